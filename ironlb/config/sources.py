@@ -28,6 +28,15 @@ class ConfigSources:
     secrets: Mapping[tuple[str, str], Mapping[str, Any]] = field(default_factory=dict)
     #: the namespace configuration objects must live in (MetalLB's webhooks deny others).
     namespace: str = names.DEFAULT_NAMESPACE
+    #: False: leave BGPPeer ``passwordSecret`` unresolved (``BGPPeer.password`` stays None) and report nothing
+    #: about the Secret. The ccm parses this way: it needs no BGP password and has no right to read Secrets.
+    resolve_secrets: bool = True
+    #: (additive) node name -> its labels, when known. Only used to decide whether two nodeSelectors lists share a
+    #: node (BGPAdvertisement localPref conflicts, duplicate BGP sessions), as MetalLB does with the cluster's
+    #: Nodes; None = Nodes unknown, then two lists share a node when either is empty or they share a selector.
+    node_labels: Mapping[str, Mapping[str, str]] | None = None
+    #: (additive) the legacy ConfigMap's name, for error messages (Helm installs named it ``metallb-config``).
+    legacy_config_name: str = names.DEFAULT_LEGACY_CONFIGMAP
 
 
 @dataclass(frozen=True, slots=True)
