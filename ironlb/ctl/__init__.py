@@ -1,0 +1,1 @@
+"""``ironlbctl``: the command-line tool. Each subcommand is one module here exposing ``COMMAND``."""
