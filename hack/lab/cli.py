@@ -60,6 +60,13 @@ def _configure_apiserver(p: argparse.ArgumentParser) -> None:
     p.add_argument("--node-port-range", default="30000-32767", help="node port range, LOW-HIGH")
     p.add_argument("--bookmark-interval", type=float, default=60.0, help="seconds between watch bookmarks")
     p.add_argument("--log-level", default="INFO")
+    p.add_argument(
+        "--listen-netns",
+        action="append",
+        default=[],
+        metavar="NETNS:HOST:PORT",
+        help="also listen inside a lab network namespace (repeatable), for daemons running there",
+    )
 
 
 def _parse_listen(text: str) -> tuple[str, int]:
@@ -67,6 +74,14 @@ def _parse_listen(text: str) -> tuple[str, int]:
     if not host or not port.isdigit():
         raise SystemExit(f"--listen {text!r}: expected HOST:PORT, such as 127.0.0.1:6443")
     return host.strip("[]"), int(port)
+
+
+def _parse_netns_listen(text: str) -> tuple[str, str, int]:
+    netns, _, rest = text.partition(":")
+    if not netns or not rest:
+        raise SystemExit(f"--listen-netns {text!r}: expected NETNS:HOST:PORT, such as ilb42x1-api:192.0.2.2:6443")
+    host, port = _parse_listen(rest)
+    return netns, host, port
 
 
 def _run_apiserver(args: argparse.Namespace) -> int:
@@ -85,6 +100,7 @@ def _run_apiserver(args: argparse.Namespace) -> int:
         node_port_range=(int(low), int(high)),
         bookmark_interval=args.bookmark_interval,
         kubeconfig=args.kubeconfig,
+        netns_listeners=tuple(_parse_netns_listen(text) for text in args.listen_netns),
     )
 
     async def main() -> None:

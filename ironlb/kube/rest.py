@@ -82,6 +82,9 @@ def load_api_client(kubeconfig: str | None = None, master: str | None = None) ->
                 k8s_config.load_kube_config(client_configuration=configuration)
     if master:
         configuration.host = master
+    # One connection per executor worker and per informer watch, with room to spare: the default (5 x CPUs)
+    # makes urllib3 discard connections under load.
+    configuration.connection_pool_maxsize = 64
     return k8s_client.ApiClient(configuration)
 
 
@@ -114,13 +117,13 @@ class Rest:
         query_list = [(k, str(v).lower() if isinstance(v, bool) else str(v)) for k, v in (query or {}).items()]
         url_path = path + ("?" + urlencode(query_list) if query_list else "")
         headers = {"Accept": "application/json", "Content-Type": content_type}
-        payload = None if body is None else json.dumps(body, separators=(",", ":"))
         _, url, headers, _, _ = self.api_client.param_serialize(
             method=method, resource_path=url_path, header_params=headers, auth_settings=["BearerToken"]
         )
         try:
+            # The client's REST layer serializes the body itself for every JSON content type (patches included).
             return self.api_client.rest_client.request(
-                method, url, headers=headers, body=payload, _request_timeout=timeout
+                method, url, headers=headers, body=body, _request_timeout=timeout
             )
         except ApiException as exc:  # TLS and similar failures surface as status 0
             raise ApiError(int(exc.status or 0), str(exc.reason or "Error"), str(exc.reason or exc)) from exc

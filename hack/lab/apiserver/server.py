@@ -20,11 +20,12 @@ import concurrent.futures
 import contextlib
 import logging
 import shutil
+import socket
 import ssl
 import subprocess
 import tempfile
 import threading
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -39,14 +40,15 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-def make_certificates(directory: Path, host: str) -> tuple[Path, Path, Path]:
-    """A CA and a server certificate for ``host`` (plus localhost), with the ``openssl`` CLI."""
+def make_certificates(directory: Path, host: str, *extra_hosts: str) -> tuple[Path, Path, Path]:
+    """A CA and a server certificate for ``host`` and ``extra_hosts`` (plus localhost), with the ``openssl`` CLI."""
     if shutil.which("openssl") is None:
         raise RuntimeError("--tls needs the openssl command")
     ca_key, ca_crt = directory / "ca.key", directory / "ca.crt"
     key, csr, crt = directory / "server.key", directory / "server.csr", directory / "server.crt"
     ext = directory / "server.ext"
-    alt = f"IP:{host},IP:127.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc"
+    ips = "".join(f"IP:{h}," for h in dict.fromkeys((host, *extra_hosts, "127.0.0.1")))
+    alt = f"{ips}DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc"
     ext.write_text(f"subjectAltName={alt}\nextendedKeyUsage=serverAuth\nkeyUsage=digitalSignature,keyEncipherment\n")
     ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
 
@@ -73,6 +75,23 @@ def make_certificates(directory: Path, host: str) -> tuple[Path, Path, Path]:
         str(ext),
     )
     return ca_crt, crt, key
+
+
+def _socket_in_netns(netns: str, host: str, port: int) -> socket.socket:
+    """A listening TCP socket bound inside network namespace ``netns`` (it stays there after we switch back)."""
+    from pyroute2 import netns as pr_netns
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    pr_netns.pushns(netns)
+    try:
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(512)
+        sock.setblocking(False)
+    finally:
+        pr_netns.popns()
+    return sock
 
 
 def write_kubeconfig(
@@ -115,8 +134,12 @@ class ApiServer:
         min_request_timeout: int = 1800,
         kubeconfig: Path | str | None = None,
         workdir: Path | str | None = None,
+        netns_listeners: Sequence[tuple[str, str, int]] = (),
     ) -> None:
         self.host = host
+        #: (network namespace, host, port): extra listening sockets created inside lab namespaces, so daemons in
+        #: those namespaces reach the same API server that tests and kubectl reach on ``host:port``.
+        self.netns_listeners = tuple(netns_listeners)
         self.port = port
         self.tls = tls
         self.cluster = Cluster(
@@ -187,7 +210,8 @@ class ApiServer:
             self._bootstrap()
             self._bootstrapped = True
             if self.tls:
-                self.ca_path, crt, key = make_certificates(self.workdir, self.host)
+                extra = tuple(h for _, h, _ in self.netns_listeners)
+                self.ca_path, crt, key = make_certificates(self.workdir, self.host, *extra)
                 self._ssl = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
                 self._ssl.load_cert_chain(str(crt), str(key))
         runner = web.AppRunner(self._app(), access_log=None, handle_signals=False, shutdown_timeout=0.5)
@@ -198,6 +222,9 @@ class ApiServer:
             server = site._server  # the bound socket tells which port the OS chose
             sockets = getattr(server, "sockets", None) or []
             self.port = int(sockets[0].getsockname()[1])
+        for netns, host, port in self.netns_listeners:
+            sock = _socket_in_netns(netns, host, port)
+            await web.SockSite(runner, sock, ssl_context=self._ssl).start()
         self.state.server_address = f"{self.host}:{self.port}"
         self._runner = runner
         write_kubeconfig(self.kubeconfig, self.url, self.admin_token, ca=self.ca_path)
