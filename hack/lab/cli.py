@@ -121,12 +121,19 @@ register(Command("apiserver", "run the Kubernetes API emulator", _configure_apis
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # Registers up/down/status/exec/kubectl and the lab's internal programs - into ``hack.lab.cli``, which is not
+    # this module object when run as ``python -m hack.lab.cli``: merge both tables.
+    from hack.lab import cli as registry  # noqa: PLW0406 - the importable module, not __main__
+    from hack.lab import commands
+
+    del commands
+    table = {**COMMANDS, **registry.COMMANDS}
     parser = argparse.ArgumentParser(prog="ironlb-lab", description=__doc__.splitlines()[0] if __doc__ else None)
     sub = parser.add_subparsers(dest="command", required=True)
-    for command in COMMANDS.values():
+    for command in table.values():
         command.configure(sub.add_parser(command.name, help=command.help))
     args = parser.parse_args(list(argv) if argv is not None else None)
-    return COMMANDS[args.command].run(args)
+    return table[args.command].run(args)
 
 
 if __name__ == "__main__":

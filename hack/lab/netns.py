@@ -99,12 +99,25 @@ class Topology:
     # -- construction ------------------------------------------------------------------------------
     @classmethod
     def standard(
-        cls, *, nodes: int = 2, router: bool = True, client: bool = True, outside: bool = False, tag: str = ""
+        cls,
+        *,
+        nodes: int = 2,
+        router: bool = True,
+        client: bool = True,
+        outside: bool = False,
+        tag: str = "",
+        api: bool = False,
     ) -> Topology:
-        """router .1, node1..N .11.., client .100 on the LAN; optionally an ``outside`` host behind the router."""
+        """router .1, node1..N .11.., client .100 on the LAN; optionally an ``outside`` host behind the router.
+
+        ``api=True`` adds an ``api`` host at .2 (the lab's control-plane host, where the API emulator listens for
+        daemons in other namespaces).
+        """
         specs: list[HostSpec] = []
         if router:
             specs.append(HostSpec("router", "192.0.2.1/24", "2001:db8::1/64", forwarding=True))
+        if api:
+            specs.append(HostSpec("api", "192.0.2.2/24", "2001:db8::2/64"))
         for i in range(1, nodes + 1):
             specs.append(HostSpec(f"node{i}", f"192.0.2.{10 + i}/24", f"2001:db8::{10 + i}/64", forwarding=True))
         if client:
