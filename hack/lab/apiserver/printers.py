@@ -138,7 +138,9 @@ def _node(o: JSON) -> list[Any]:
     labels = (o.get("metadata") or {}).get("labels") or {}
     roles = sorted(k.split("/", 1)[1] for k in labels if k.startswith("node-role.kubernetes.io/") and "/" in k)
     roles += [v for k, v in labels.items() if k == "kubernetes.io/role" and v]
-    addresses = {a.get("type"): a.get("address") for a in status.get("addresses") or []}
+    addresses: dict[str, str] = {}
+    for a in status.get("addresses") or []:
+        addresses.setdefault(str(a.get("type")), str(a.get("address")))  # the first of each type, as kubectl
     info = status.get("nodeInfo") or {}
     return [
         _name(o),

@@ -215,6 +215,10 @@ def _decode(
                 decoded = _decode(sub, props[key], def_name=None, path=child_path, struct=struct, out=out)
                 if decoded is not _OMIT:
                     result[key] = decoded
+                elif key in (schema.get("required") or ()):
+                    # A required field has no omitempty in Go: an empty list or map is kept, not dropped
+                    # (EndpointSlice.endpoints is [] for a Service without endpoints).
+                    result[key] = sub
             for key in schema.get("required") or ():
                 if key not in result:
                     out.missing.append(f"{path}.{key}" if path else key)

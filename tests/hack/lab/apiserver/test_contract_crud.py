@@ -216,3 +216,17 @@ def test_list_at_an_exact_past_resource_version(core: Any, ns: str) -> None:
     assert past.metadata.resource_version == rv
     names = {i.metadata.name for i in past.items}
     assert "then" in names and "now" not in names
+
+
+def test_an_endpointslice_without_endpoints_is_accepted(target: Any, ns: str) -> None:
+    """The EndpointSlice controller writes placeholder slices with ``endpoints: []`` for Services without pods."""
+    api = client.DiscoveryV1Api(target.api_client())
+    body = {
+        "apiVersion": "discovery.k8s.io/v1",
+        "kind": "EndpointSlice",
+        "metadata": {"name": "empty"},
+        "addressType": "IPv4",
+        "endpoints": [],
+    }
+    created = api.create_namespaced_endpoint_slice(ns, body)
+    assert not created.endpoints
