@@ -19,7 +19,7 @@ import sys
 from collections.abc import Iterable
 
 import grpc
-from google.protobuf import json_format  # type: ignore[import-untyped,unused-ignore]  # no types-protobuf
+from google.protobuf import json_format
 
 from ironlb.ctl.command import Command
 from ironlb.rpc import status_pb2 as pb
