@@ -18,7 +18,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     obs_logging.setup(options.log_level, options.log_format, component="ccm")
     try:
-        return asyncio.run(CloudControllerManager(options).run())
+        return asyncio.run(CloudControllerManager(options, freeze_heap=True).run())
     except KeyboardInterrupt:
         return 0
 

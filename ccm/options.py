@@ -1,7 +1,10 @@
 """ironlb-ccm's command line: the flags a cloud-controller-manager user expects (k8s.io/cloud-provider/app).
 
 Flag names, defaults and the ``--controllers`` grammar follow upstream (reference/peers-and-cloud-provider.md 1.7)
-so that a CCM Deployment manifest written for another provider needs only ``--cloud-provider=ironlb``. Flags that
+so that a CCM Deployment manifest written for another provider needs only ``--cloud-provider=ironlb``. One default
+differs on purpose: ``--concurrent-service-syncs`` is 4, not 1. Upstream serializes Services because a cloud's
+EnsureLoadBalancer blocks; ironlb's allocation is in memory and serialized on the event loop anyway, so the extra
+workers only overlap the status writes (10,000 Services allocate in about half the time). Flags that
 only make sense for clouds with routes are accepted and reported as doing nothing, rather than rejected, so such
 manifests still start. Every error is a sentence naming the flag and what would be valid.
 """
@@ -173,7 +176,13 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--master", default=None, help="API server address; overrides the kubeconfig's server")
     g.add_argument("--controllers", default="*", help="controllers to run (see CONTROLLERS); default '*'")
     g.add_argument("--cluster-name", default="kubernetes", help="the cluster's name (default kubernetes)")
-    g.add_argument("--concurrent-service-syncs", type=int, default=1, help="Services synced in parallel (1)")
+    g.add_argument(
+        "--concurrent-service-syncs",
+        type=int,
+        default=4,
+        help="Services synced in parallel (4; upstream's default is 1). Allocation itself is always serialized "
+        "and in queue order; more workers only overlap the API writes",
+    )
     g.add_argument("--concurrent-node-syncs", type=int, default=1, help="Nodes initialized in parallel (1)")
     g.add_argument("--node-monitor-period", default="5s", help="node lifecycle check interval (5s)")
     g.add_argument("--node-status-update-frequency", default="5m", help="node address refresh interval (5m)")

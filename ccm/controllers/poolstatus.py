@@ -1,8 +1,9 @@
 """IPAddressPool status and the allocator metrics: how full each pool is.
 
 Allocations change at up to hundreds per second; pool status does not need to. The controller is told "something
-changed" (cheap, synchronous), updates the Prometheus gauges at once, and writes ``status`` of each pool whose
-counts changed at most every ``interval`` seconds, so a burst of allocations costs one write per pool.
+changed" (cheap, synchronous: it only sets a flag), then at most every ``interval`` seconds updates the Prometheus
+gauges and writes ``status`` of each pool whose counts changed, so a burst of allocations costs one write per pool
+and one pass over the pools' counters.
 """
 
 from __future__ import annotations
@@ -49,7 +50,6 @@ class PoolStatusController:
         self._known_pools: set[str] = set()
 
     def changed(self) -> None:
-        self.update_metrics()
         self._dirty.set()
 
     def update_metrics(self) -> None:
@@ -70,6 +70,7 @@ class PoolStatusController:
         while True:
             await self._dirty.wait()
             self._dirty.clear()
+            self.update_metrics()
             await self.write_once()
             await asyncio.sleep(self.interval)
 

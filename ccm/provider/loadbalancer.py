@@ -9,6 +9,9 @@ k8s.io/cloud-provider defines four calls (reference/peers-and-cloud-provider.md 
 ``ensure_load_balancer``
     Create or update: one converge step of the allocator (keep, move, add the missing family, or allocate).
     Returns the resulting :class:`~ccm.allocator.converge.Decision`; the service controller writes the status.
+    A fresh allocation is followed at once by the step a second pass would take (a PreferDualStack Service
+    that got one family tries the other, reporting ``add_failed``), so the outcome and its Events never
+    depend on whether the Service happens to be reconciled again.
 ``update_load_balancer``
     Upstream calls it when the set of eligible nodes changes. Nothing to do: the speakers decide which nodes
     announce, from the same Node objects, so an address never depends on the node set. It exists so the
@@ -24,7 +27,7 @@ allocation.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ccm.allocator import (
     AllocationRequest,
@@ -84,7 +87,13 @@ class LoadBalancerProvider:
         built = request if request is not None else request_from_service(service)
         if isinstance(built, RequestError):
             return built
-        return converge(self.allocator, built, current_addresses(service))
+        decision = converge(self.allocator, built, current_addresses(service))
+        if not decision.allocated:
+            return decision
+        settled = converge(self.allocator, built, decision.addresses)
+        if settled.error is not None or settled.cleared is not None:
+            return decision  # not expected: the allocator just gave these addresses
+        return replace(settled, cleared=decision.cleared, allocated=True, added=None)
 
     def update_load_balancer(self, service: ServiceView, nodes: Sequence[NodeView]) -> None:
         del service, nodes

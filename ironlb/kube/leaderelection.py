@@ -12,10 +12,13 @@ Two replicas never both write. The leader records ``last_renew`` as the moment i
 succeeded. :meth:`LeaderElector.is_leader` is true only while ``now - last_renew < renew_deadline``; every write
 path checks it (:meth:`check`). A rival can take over only after it has seen the record unchanged for
 ``lease_duration`` > ``renew_deadline``, by which time the old leader has already stopped writing, because that
-unchanged record means its renews failed. When leadership is lost the ``on_stopped_leading`` callback runs (the
-ccm exits, as upstream cloud-controller-managers do, so it restarts clean).
+unchanged record means its renews failed. The Lease stores whole seconds, so the duration written is rounded up
+(never down to the renew deadline). When leadership is lost the ``on_stopped_leading`` callback runs (the ccm
+exits, as upstream cloud-controller-managers do, so it restarts clean).
 
-On a graceful stop the leader releases the Lease (empty holder, 1 s duration) so a standby takes over at once.
+On a graceful stop (:meth:`LeaderElector.run` cancelled) the work is cancelled but the fence stays open while the
+Lease is fresh, so the caller can write its last words (queued Events); then :meth:`LeaderElector.release` closes
+the fence and gives the Lease up (empty holder, 1 s duration) so a standby takes over at once.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime
+import math
 import random
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -70,6 +74,12 @@ class LeaderElector:
         self._last_renew: float | None = None
         self._leading = False
 
+    @property
+    def _lease_seconds(self) -> int:
+        """The Lease stores whole seconds, and rivals wait that long: round up, never down. (Truncating 2.5 s to
+        2 s with a 2 s renew deadline would let a rival take over the moment the old leader's fence closes.)"""
+        return max(1, math.ceil(self.lease_duration))
+
     def _now(self) -> float:
         return asyncio.get_running_loop().time()
 
@@ -99,7 +109,7 @@ class LeaderElector:
                 "metadata": {"name": self.name, "namespace": self.namespace},
                 "spec": {
                     "holderIdentity": self.identity,
-                    "leaseDurationSeconds": int(self.lease_duration),
+                    "leaseDurationSeconds": self._lease_seconds,
                     "acquireTime": now_text,
                     "renewTime": now_text,
                     "leaseTransitions": 0,
@@ -123,7 +133,7 @@ class LeaderElector:
         new_spec = dict(spec)
         new_spec.update(
             holderIdentity=self.identity,
-            leaseDurationSeconds=int(self.lease_duration),
+            leaseDurationSeconds=self._lease_seconds,
             renewTime=now_text,
         )
         if holder != self.identity:
@@ -161,19 +171,34 @@ class LeaderElector:
                 if not self.is_leader():
                     log.error("failed to renew the lease within the renew deadline: leadership lost")
                     break
-        finally:
-            self._leading = False
-            IS_LEADER.labels(self.name).set(0)
-            work.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await work
+        except asyncio.CancelledError:
+            # A graceful stop. The Lease is still ours until release(): writes stay allowed while it is fresh,
+            # so the caller can flush what it has to say before releasing.
+            await self._stop(work)
+            raise
+        self._leading = False
+        IS_LEADER.labels(self.name).set(0)
+        await self._stop(work)
         on_stopped_leading()
 
+    @staticmethod
+    async def _stop(work: asyncio.Task[None]) -> None:
+        work.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await work
+
     async def release(self) -> None:
-        """Give the lease up on a graceful stop so a standby takes over without waiting for expiry."""
-        if not self.is_leader():
-            return
+        """Give the lease up on a graceful stop so a standby takes over without waiting for expiry.
+
+        Called after :meth:`run` has been cancelled (its work stopped) and the caller flushed what it had to
+        write. From here on :meth:`check` refuses every write. It asks whether this replica ever held the Lease,
+        not whether the Lease is fresh; the Lease itself says whether it is still ours (and the update carries
+        its resourceVersion, so a Lease taken over meanwhile is left alone).
+        """
         self._leading = False
+        IS_LEADER.labels(self.name).set(0)
+        if self._last_renew is None:
+            return
         try:
             lease = await self.kube.get(LEASES, self.name, self.namespace)
             if lease is None or (lease.get("spec") or {}).get("holderIdentity") != self.identity:

@@ -6,7 +6,8 @@ Semantics are client-go's workqueue, which controllers are written against:
 * a key being processed is never processed twice concurrently: if it is added meanwhile, it is marked dirty and
   queued again when its worker calls ``done`` (level-triggered reconcile sees the latest state);
 * ``retry`` requeues after a per-key backoff (5 s doubling to 300 s by default, the service controller's numbers);
-  ``forget`` resets it after a success.
+  ``forget`` resets it after a success; ``retry_waiting_now`` cuts every pending backoff short (the API server
+  is back: what failed while it was away need not wait out its backoff).
 
 Reconcilers return an :class:`Outcome`; one executor (:func:`run_workers`) turns exceptions into retries and is
 the only place they stop (style anchor 9). ``CancelledError`` always propagates.
@@ -102,6 +103,13 @@ class WorkQueue(Generic[K]):
         self._failures[key] = self._failures.get(key, 0) + 1
         self.add_after(key, wait)
         return wait
+
+    def retry_waiting_now(self) -> int:
+        """Queue every key that waits for a retry timer at once; returns how many there were."""
+        waiting = list(self._timers)
+        for key in waiting:
+            self.add(key)  # cancels the timer
+        return len(waiting)
 
     def forget(self, key: K) -> None:
         self._failures.pop(key, None)

@@ -48,7 +48,7 @@ def test_defaults_match_upstream() -> None:
         o.leader_elect_renew_deadline,
         o.leader_elect_retry_period,
     ) == (True, 15.0, 10.0, 2.0)
-    assert (o.cluster_name, o.concurrent_service_syncs, o.secure_port) == ("kubernetes", 1, 10258)
+    assert (o.cluster_name, o.concurrent_service_syncs, o.secure_port) == ("kubernetes", 4, 10258)
     assert (o.node_monitor_period, o.node_status_update_frequency) == (5.0, 300.0)
     assert o.load_balancer_class is None and o.config_namespace == "metallb-system"
     assert o.leader_elect_resource_namespace == o.config_namespace

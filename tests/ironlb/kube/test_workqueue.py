@@ -123,3 +123,16 @@ async def test_no_key_is_processed_concurrently() -> None:
         await task
     assert overlaps == 0
     assert processed >= 2
+
+
+async def test_retry_waiting_now_cuts_every_pending_backoff_short() -> None:
+    q: WorkQueue[str] = WorkQueue()  # 5 s base delay: nothing would come back within this test by itself
+    q.retry("a")
+    q.retry("b")
+    q.add("c")
+    assert len(q) == 1
+    assert q.retry_waiting_now() == 2
+    assert sorted([await q.get() for _ in range(3)]) == ["a", "b", "c"]
+    assert q.retry_waiting_now() == 0
+    assert q.failures("a") == 1, "the backoff itself is kept: only the wait is cut short"
+    q.shutdown()
