@@ -44,7 +44,7 @@ def r(verb: str, group: str, resource: str, namespace: str = "", sub: str = "", 
         # ironlb-ccm: what its code does
         pytest.param(CCM, r("list", "", "services"), True, id="ccm-lists-services-in-all-namespaces"),
         pytest.param(CCM, r("watch", "", "services"), True, id="ccm-watches-services"),
-        pytest.param(CCM, r("patch", "", "services", OTHER), True, id="ccm-patches-the-allocated-from-pool-annotation"),
+        pytest.param(CCM, r("patch", "", "services", OTHER), True, id="ccm-may-patch-services-as-upstream"),
         pytest.param(CCM, r("patch", "", "services", OTHER, "status"), True, id="ccm-patches-ingress-and-finalizer"),
         pytest.param(CCM, r("update", "", "services", OTHER, "status"), True, id="ccm-may-update-status-as-upstream"),
         pytest.param(CCM, r("list", "", "nodes"), True, id="ccm-lists-nodes"),
