@@ -18,7 +18,8 @@ import uuid
 from dataclasses import dataclass
 
 from ironlb.api import names
-from ironlb.config.durations import SECOND, DurationError, parse_duration
+from ironlb.cli import flags
+from ironlb.cli.flags import OptionsError
 
 #: canonical controller name -> accepted aliases
 CONTROLLERS = {
@@ -77,10 +78,6 @@ EXAMPLES
 
 SEE ALSO
     ironlb-speaker(1), ironlbctl(1), https://metallb.universe.tf/configuration/"""
-
-
-class OptionsError(ValueError):
-    """A flag value that cannot be used; the message is a complete sentence."""
 
 
 @dataclass(frozen=True)
@@ -142,38 +139,16 @@ def parse_controllers(text: str) -> tuple[frozenset[str], tuple[str, ...]]:
     return frozenset(enabled - disabled), tuple(notes)
 
 
-def _seconds(flag: str, text: str) -> float:
-    try:
-        value = parse_duration(text) / SECOND
-    except DurationError as exc:
-        raise OptionsError(f"{flag} {text!r} {exc}") from None
-    if value < 0:
-        raise OptionsError(f"{flag} {text!r} is negative; give a positive duration such as 15s")
-    return value
-
-
-def _bool(text: str) -> bool:
-    lowered = text.strip().lower()
-    if lowered in ("true", "1", "t", "yes"):
-        return True
-    if lowered in ("false", "0", "f", "no"):
-        return False
-    raise argparse.ArgumentTypeError(f"{text!r} is not a boolean; use true or false")
+def _duration(flag: str, text: str) -> float:
+    return flags.seconds(flag, text, hint="a positive duration such as 15s")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="ironlb-ccm",
-        description=DESCRIPTION,
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        usage=argparse.SUPPRESS,
-    )
+    p = flags.manual_page_parser("ironlb-ccm", DESCRIPTION, EPILOG)
     g = p.add_argument_group("Generic flags")
     g.add_argument("--cloud-provider", default="", help="the cloud provider; must be 'ironlb'")
     g.add_argument("--cloud-config", default=None, help="accepted for compatibility; ironlb needs no cloud config")
-    g.add_argument("--kubeconfig", default=None, help="kubeconfig file; default: in-cluster, then ~/.kube/config")
-    g.add_argument("--master", default=None, help="API server address; overrides the kubeconfig's server")
+    flags.add_api_server_flags(g)
     g.add_argument("--controllers", default="*", help="controllers to run (see CONTROLLERS); default '*'")
     g.add_argument("--cluster-name", default="kubernetes", help="the cluster's name (default kubernetes)")
     g.add_argument(
@@ -186,12 +161,20 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--concurrent-node-syncs", type=int, default=1, help="Nodes initialized in parallel (1)")
     g.add_argument("--node-monitor-period", default="5s", help="node lifecycle check interval (5s)")
     g.add_argument("--node-status-update-frequency", default="5m", help="node address refresh interval (5m)")
-    g.add_argument("--configure-cloud-routes", type=_bool, default=False, help="accepted; ironlb has no routes")
-    g.add_argument("--allow-untagged-cloud", type=_bool, default=True, help="accepted; ironlb needs no cluster tag")
-    g.add_argument("--use-service-account-credentials", type=_bool, default=False, help="accepted; no effect")
+    g.add_argument(
+        "--configure-cloud-routes", type=flags.parse_bool, default=False, help="accepted; ironlb has no routes"
+    )
+    g.add_argument(
+        "--allow-untagged-cloud", type=flags.parse_bool, default=True, help="accepted; ironlb needs no cluster tag"
+    )
+    g.add_argument(
+        "--use-service-account-credentials", type=flags.parse_bool, default=False, help="accepted; no effect"
+    )
 
     le = p.add_argument_group("Leader election")
-    le.add_argument("--leader-elect", type=_bool, default=True, help="campaign for a Lease before writing (true)")
+    le.add_argument(
+        "--leader-elect", type=flags.parse_bool, default=True, help="campaign for a Lease before writing (true)"
+    )
     le.add_argument("--leader-elect-lease-duration", default="15s", help="how long a Lease holds (15s)")
     le.add_argument("--leader-elect-renew-deadline", default="10s", help="renew within this or stop (10s)")
     le.add_argument("--leader-elect-retry-period", default="2s", help="interval between attempts (2s)")
@@ -200,26 +183,16 @@ def build_parser() -> argparse.ArgumentParser:
     le.add_argument("--leader-elect-resource-namespace", default=None, help="the Lease's namespace (config ns)")
 
     lb = p.add_argument_group("Load balancers")
-    lb.add_argument(
-        "--load-balancer-class",
-        default=None,
-        help="serve only Services of this loadBalancerClass; unset: only Services without a class",
-    )
-    default_ns = os.environ.get("METALLB_NAMESPACE") or os.environ.get("POD_NAMESPACE") or names.DEFAULT_NAMESPACE
-    lb.add_argument("--config-namespace", default=default_ns, help=f"where the metallb.io CRs live ({default_ns})")
-    lb.add_argument(
-        "--legacy-configmap",
-        default=names.DEFAULT_LEGACY_CONFIGMAP,
-        help=f"name of MetalLB's legacy ConfigMap in the config namespace ({names.DEFAULT_LEGACY_CONFIGMAP})",
-    )
+    flags.add_load_balancer_class_flag(lb, verb="serve")
+    flags.add_config_namespace_flag(lb, os.environ, holds="the metallb.io CRs")
+    flags.add_legacy_configmap_flag(lb)
 
-    s = p.add_argument_group("Serving (/healthz, /readyz, /metrics)")
-    s.add_argument("--bind-address", default="0.0.0.0", help="address to listen on (0.0.0.0)")
-    s.add_argument("--secure-port", type=int, default=10258, help="port to listen on; 0 disables (10258)")
+    flags.add_serving_flags(
+        p.add_argument_group("Serving (/healthz, /readyz, /metrics)"), port_flag="--secure-port", port=10258
+    )
 
     lg = p.add_argument_group("Logging")
-    lg.add_argument("--log-level", default="info", help="all|debug|info|warn|error|none (info)")
-    lg.add_argument("--log-format", default="json", choices=("json", "text"), help="json lines or text (json)")
+    flags.add_logging_flags(lg)
     lg.add_argument("-v", "--v", dest="verbosity", type=int, default=None, help="klog verbosity; >= 4 means debug")
     return p
 
@@ -240,12 +213,11 @@ def parse_options(argv: list[str] | None = None) -> Options:
     ):
         if value < 1:
             raise OptionsError(f"{flag} is {value}; it must be at least 1")
-    if not 0 <= ns.secure_port <= 65535:
-        raise OptionsError(f"--secure-port {ns.secure_port} is not a port; use 0 to disable or 1-65535")
+    flags.check_port("--secure-port", ns.secure_port, zero_disables=True)
     controllers, notes = parse_controllers(ns.controllers)
-    lease = _seconds("--leader-elect-lease-duration", ns.leader_elect_lease_duration)
-    renew = _seconds("--leader-elect-renew-deadline", ns.leader_elect_renew_deadline)
-    retry = _seconds("--leader-elect-retry-period", ns.leader_elect_retry_period)
+    lease = _duration("--leader-elect-lease-duration", ns.leader_elect_lease_duration)
+    renew = _duration("--leader-elect-renew-deadline", ns.leader_elect_renew_deadline)
+    retry = _duration("--leader-elect-retry-period", ns.leader_elect_retry_period)
     if ns.leader_elect and not lease > renew > retry > 0:
         raise OptionsError(
             "leader election needs --leader-elect-lease-duration > --leader-elect-renew-deadline > "
@@ -269,8 +241,8 @@ def parse_options(argv: list[str] | None = None) -> Options:
         cluster_name=ns.cluster_name,
         concurrent_service_syncs=ns.concurrent_service_syncs,
         concurrent_node_syncs=ns.concurrent_node_syncs,
-        node_monitor_period=_seconds("--node-monitor-period", ns.node_monitor_period),
-        node_status_update_frequency=_seconds("--node-status-update-frequency", ns.node_status_update_frequency),
+        node_monitor_period=_duration("--node-monitor-period", ns.node_monitor_period),
+        node_status_update_frequency=_duration("--node-status-update-frequency", ns.node_status_update_frequency),
         leader_elect=ns.leader_elect,
         leader_elect_lease_duration=lease,
         leader_elect_renew_deadline=renew,

@@ -1,14 +1,13 @@
-"""The speaker's configuration: metallb.io CRs, legacy ConfigMap, Namespaces, Secrets and Nodes -> one Config;
-plus the two other things the speaker reads from its namespace: the excluded interfaces and the membership key.
+"""The speaker's configuration: the shared :class:`~ironlb.kube.configwatch.ConfigWatch` with Secrets and Node
+labels, plus the two other things the speaker reads from its namespace: the excluded interfaces and the membership
+key.
 
-Like the ccm's configuration controller, any change schedules one parse (a burst is coalesced); a valid result
-replaces the running :class:`~ironlb.config.model.Config`, an invalid one keeps the last good one and says why in
-the ConfigurationState ``speaker-<node>`` (labels ``metallb.io/component-type: speaker``, ``metallb.io/node-name``),
-a Warning Event ``ConfigurationInvalid`` on each offending object, the metric
-``metallb_k8s_client_config_stale_bool`` and the log. Unlike the ccm, the speaker parses *with* Secrets
-(``BGPPeer.passwordSecret`` becomes a password) and with the cluster's Node labels (``node_labels``: whether two
-nodeSelectors lists share a node, as MetalLB's speaker decides it). Node labels change rarely; heartbeats do not
-trigger a parse.
+How the configuration is watched, parsed and reported is :mod:`ironlb.kube.configwatch`, shared with the ccm; an
+invalid one is reported in the ConfigurationState ``speaker-<node>`` (labels ``metallb.io/component-type:
+speaker``, ``metallb.io/node-name``). Unlike the ccm, the speaker parses *with* Secrets (``BGPPeer.passwordSecret``
+becomes a password) and with the cluster's Node labels (``node_labels``: whether two nodeSelectors lists share a
+node, as MetalLB's speaker decides it), and lets a burst of changes settle for 50 ms before parsing again. Node
+labels change rarely; heartbeats do not trigger a parse (:meth:`ConfigWatcher.nodes_changed` does).
 
 MetalLB's excluded-interfaces ConfigMap (``--excluded-interfaces-configmap``, key ``excludel2.yaml``, field
 ``announcedInterfacesToExclude``) replaces the default exclude list when it exists; a pattern that is not a regular
@@ -19,7 +18,6 @@ says so.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 import re
@@ -29,13 +27,11 @@ from typing import Any
 import yaml
 from loguru import logger
 
-from ironlb.api import names
-from ironlb.config import Config, ConfigSources, ParseResult, parse
-from ironlb.kube import metrics as kube_metrics
+from ironlb.config import Config
 from ironlb.kube.configstate import ConfigStateReporter
+from ironlb.kube.configwatch import ConfigWatch, NodeLabels
 from ironlb.kube.events import EventRecorder, ObjectRef
-from ironlb.kube.informer import Informer, WatchEvent
-from ironlb.kube.resources import CONFIGMAPS, NAMESPACES, SECRETS, metallb
+from ironlb.kube.informer import WatchEvent
 from ironlb.kube.rest import Rest
 
 EXCLUDEL2_KEY = "excludel2.yaml"
@@ -100,7 +96,7 @@ def excluded_interfaces(configmap: Mapping[str, Any] | None) -> tuple[str, ...] 
     return tuple(patterns)
 
 
-class ConfigWatcher:
+class ConfigWatcher(ConfigWatch):
     """Watches the configuration namespace; holds the running Config, exclude list and membership keys."""
 
     def __init__(
@@ -113,46 +109,27 @@ class ConfigWatcher:
         legacy_configmap: str,
         excludel2_configmap: str,
         secret_name: str,
-        node_labels: Callable[[], Mapping[str, Mapping[str, str]]],
+        node_labels: NodeLabels,
     ) -> None:
-        self.namespace = namespace
-        self.recorder = recorder
-        self.reporter = reporter
-        self.legacy_configmap = legacy_configmap
+        super().__init__(
+            rest,
+            recorder,
+            reporter,
+            namespace=namespace,
+            legacy_configmap=legacy_configmap,
+            resolve_secrets=True,
+            node_labels=node_labels,
+            settle=0.05,
+        )
         self.secret_name = secret_name
-        self._node_labels = node_labels
-        self.crs = {kind: Informer(rest, metallb(kind), namespace=namespace) for kind in sorted(names.CONFIG_KINDS)}
-        self.namespaces = Informer(rest, NAMESPACES)
-        self.legacy = Informer(
-            rest, CONFIGMAPS, namespace=namespace, field_selector=f"metadata.name={legacy_configmap}"
-        )
-        self.excludel2 = Informer(
-            rest, CONFIGMAPS, namespace=namespace, field_selector=f"metadata.name={excludel2_configmap}"
-        )
-        self.secrets = Informer(rest, SECRETS, namespace=namespace)
-        self.informers: list[Informer] = [
-            *self.crs.values(),
-            self.namespaces,
-            self.legacy,
-            self.excludel2,
-            self.secrets,
-        ]
-        self.current: Config | None = None
-        self.last_result: ParseResult | None = None
+        self.excludel2 = self.watch(self.configmap(rest, excludel2_configmap))
         self.exclude: tuple[str, ...] | None = None
         self.keys: tuple[bytes, ...] = ()
         self.keys_from_secret = False
-        #: set once every informer has synced and the first parse ran
-        self.first_parse = asyncio.Event()
         self._listeners: dict[str, list[Listener]] = {"config": [], "exclude": [], "keys": []}
-        self._dirty = asyncio.Event()
-        self._warned: set[tuple[str, str, str]] = set()
-        for informer in [*self.crs.values(), self.namespaces, self.legacy]:
-            informer.add_handler(self._on_events)
+        assert self.secrets is not None  # resolve_secrets=True
         self.secrets.add_handler(self._on_secrets)
         self.excludel2.add_handler(lambda events: self._read_exclude())
-        kube_metrics.CONFIG_LOADED.set(0)
-        kube_metrics.CONFIG_STALE.set(0)
 
     # -- subscriptions -------------------------------------------------------------------------------------------
     def subscribe(self, what: str, listener: Listener) -> None:
@@ -168,19 +145,23 @@ class ConfigWatcher:
 
     def nodes_changed(self) -> None:
         """Node labels changed (or a Node came or went): parse again."""
-        self._dirty.set()
+        self.changed()
 
-    # -- events --------------------------------------------------------------------------------------------------
-    def _on_events(self, events: Sequence[WatchEvent]) -> None:
-        self._dirty.set()
+    def on_synced(self) -> None:
+        self._read_keys()
+        self._read_exclude()
 
+    def on_config(self, config: Config) -> None:
+        self._notify("config")
+
+    # -- the membership key and the exclude list -----------------------------------------------------------------
     def _on_secrets(self, events: Sequence[WatchEvent]) -> None:
-        self._dirty.set()  # BGP passwords
+        # (every Secret change also parses again, for BGP passwords: the shared watch does that)
         if any(e.object.get("metadata", {}).get("name") == self.secret_name for e in events):
             self._read_keys()
 
     def _read_keys(self) -> None:
-        secret = self.secrets.get(f"{self.namespace}/{self.secret_name}")
+        secret = self.secrets.get(f"{self.namespace}/{self.secret_name}") if self.secrets is not None else None
         keys, from_secret = membership_keys(secret, self.namespace)
         if (keys, from_secret) == (self.keys, self.keys_from_secret):
             return
@@ -211,90 +192,6 @@ class ConfigWatcher:
         if patterns != self.exclude:
             self.exclude = patterns
             self._notify("exclude")
-
-    # -- parsing -------------------------------------------------------------------------------------------------
-    def sources(self) -> ConfigSources:
-        objects = [obj for informer in self.crs.values() for obj in informer.store.values()]
-        legacy_obj = next(iter(self.legacy.store.values()), None)
-        legacy_text = (legacy_obj.get("data") or {}).get(names.LEGACY_CONFIGMAP_KEY) if legacy_obj else None
-        namespace_labels = {
-            str(obj["metadata"]["name"]): dict(obj["metadata"].get("labels") or {})
-            for obj in self.namespaces.store.values()
-        }
-        secrets = {
-            (str(obj["metadata"].get("namespace") or self.namespace), str(obj["metadata"]["name"])): obj
-            for obj in self.secrets.store.values()
-        }
-        return ConfigSources(
-            objects=objects,
-            legacy_config=legacy_text,
-            namespace_labels=namespace_labels,
-            secrets=secrets,
-            namespace=self.namespace,
-            resolve_secrets=True,
-            node_labels={name: dict(labels) for name, labels in self._node_labels().items()},
-            legacy_config_name=self.legacy_configmap,
-        )
-
-    async def run(self) -> None:
-        """Run the informers and parse on every change, until cancelled."""
-        tasks = [asyncio.create_task(i.run(), name=f"informer-{i.name}") for i in self.informers]
-        try:
-            await asyncio.gather(*(i.synced.wait() for i in self.informers))
-            self._read_keys()
-            self._read_exclude()
-            while True:
-                self._dirty.clear()
-                await self.reparse()
-                self.first_parse.set()
-                await self._dirty.wait()
-                await asyncio.sleep(0.05)  # let a burst of events land before parsing again
-        finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-
-    async def reparse(self) -> None:
-        result = parse(self.sources())
-        self.last_result = result
-        if result.config is not None:
-            kube_metrics.CONFIG_STALE.set(0)
-            kube_metrics.CONFIG_LOADED.set(1)
-            self._warned.clear()
-            if result.config != self.current:
-                for warning in result.warnings:
-                    logger.warning(warning)
-                self.current = result.config
-                logger.bind(pools=len(result.config.pools), peers=len(result.config.peers)).info("configuration loaded")
-                self._notify("config")
-            await self.reporter.report(valid=True)
-            return
-        summary = "; ".join(str(e) for e in result.errors)
-        if self.current is not None:
-            kube_metrics.CONFIG_STALE.set(1)
-        logger.bind(errors=len(result.errors), error=summary).error(
-            "failed to parse the configuration; keeping the last good one"
-        )
-        for error in result.errors:
-            key = (error.kind, error.name, error.message)
-            if key in self._warned:
-                continue
-            self._warned.add(key)
-            self.recorder.event(self._ref(error.kind, error.name), "Warning", "ConfigurationInvalid", error.message)
-        await self.reporter.report(valid=False, summary=summary)
-
-    def _ref(self, kind: str, name: str) -> ObjectRef:
-        informer = self.crs.get(kind)
-        obj = informer.get(f"{self.namespace}/{name}") if informer else None
-        if obj is not None:
-            return ObjectRef.of(obj, kind=kind)
-        if kind == "ConfigMap" or informer is None:
-            legacy = next(iter(self.legacy.store.values()), None)
-            if legacy is not None:
-                return ObjectRef.of(legacy, kind="ConfigMap", api_version="v1")
-        return ObjectRef(
-            "ConfigurationState", self.reporter.name, self.namespace, api_version=f"{names.GROUP}/{names.V1BETA1}"
-        )
 
 
 __all__ = ["ConfigWatcher", "excluded_interfaces", "membership_keys"]

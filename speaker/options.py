@@ -16,8 +16,8 @@ from dataclasses import dataclass
 
 from ironlb.api import names
 from ironlb.api.selectors import LabelSelector
-from ironlb.config.durations import SECOND, DurationError, parse_duration
-from ironlb.obs.logging import LEVELS
+from ironlb.cli import flags
+from ironlb.cli.flags import OptionsError
 
 DEFAULT_STATUS_ADDRESS = "unix:///run/ironlb/speaker.sock"
 DEFAULT_ML_LABELS = "app.kubernetes.io/name=ironlb,app.kubernetes.io/component=speaker"
@@ -77,10 +77,6 @@ SEE ALSO
     ironlb-ccm(1), ironlbctl(1), https://metallb.universe.tf/configuration/"""
 
 
-class OptionsError(ValueError):
-    """A flag value that cannot be used; the message is a complete sentence."""
-
-
 @dataclass(frozen=True)
 class Options:
     node_name: str
@@ -108,55 +104,16 @@ class Options:
     pod_name: str = ""
 
 
-def _bool(text: str) -> bool:
-    lowered = text.strip().lower()
-    if lowered in ("true", "1", "t", "yes"):
-        return True
-    if lowered in ("false", "0", "f", "no"):
-        return False
-    raise argparse.ArgumentTypeError(f"{text!r} is not a boolean; use true or false")
-
-
-def _seconds(flag: str, text: str) -> float:
-    try:
-        value = parse_duration(text) / SECOND
-    except DurationError as exc:
-        raise OptionsError(f"{flag} {text!r} {exc}") from None
-    if value < 0:
-        raise OptionsError(f"{flag} {text!r} is negative; give a duration such as 2s, or 0")
-    return value
-
-
 def build_parser(env: Mapping[str, str] | None = None) -> argparse.ArgumentParser:
     env = os.environ if env is None else env
     node = env.get("METALLB_NODE_NAME") or env.get("NODE_NAME") or None
-    namespace = env.get("METALLB_NAMESPACE") or env.get("POD_NAMESPACE") or names.DEFAULT_NAMESPACE
-    p = argparse.ArgumentParser(
-        prog="ironlb-speaker",
-        description=DESCRIPTION,
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        usage=argparse.SUPPRESS,
-    )
+    p = flags.manual_page_parser("ironlb-speaker", DESCRIPTION, EPILOG)
     g = p.add_argument_group("Cluster")
     g.add_argument("--node-name", default=node, help="this node's name (env METALLB_NODE_NAME, then NODE_NAME)")
-    g.add_argument(
-        "--config-namespace",
-        default=namespace,
-        help=f"where the metallb.io CRs, the membership Secret and the legacy ConfigMap live ({namespace})",
-    )
-    g.add_argument("--kubeconfig", default=None, help="kubeconfig file; default: in-cluster, then ~/.kube/config")
-    g.add_argument("--master", default=None, help="API server address; overrides the kubeconfig's server")
-    g.add_argument(
-        "--load-balancer-class",
-        default=None,
-        help="announce only Services of this loadBalancerClass; unset: only Services without a class",
-    )
-    g.add_argument(
-        "--legacy-configmap",
-        default=names.DEFAULT_LEGACY_CONFIGMAP,
-        help=f"MetalLB's legacy ConfigMap in the config namespace ({names.DEFAULT_LEGACY_CONFIGMAP})",
-    )
+    flags.add_config_namespace_flag(g, env, holds="the metallb.io CRs, the membership Secret and the legacy ConfigMap")
+    flags.add_api_server_flags(g)
+    flags.add_load_balancer_class_flag(g, verb="announce")
+    flags.add_legacy_configmap_flag(g)
     g.add_argument(
         "--excluded-interfaces-configmap",
         default=DEFAULT_EXCLUDEL2,
@@ -170,8 +127,7 @@ def build_parser(env: Mapping[str, str] | None = None) -> argparse.ArgumentParse
     )
 
     s = p.add_argument_group("Serving")
-    s.add_argument("--bind-address", default="0.0.0.0", help="address of /healthz /readyz /metrics (0.0.0.0)")
-    s.add_argument("--port", type=int, default=9120, help="port of /healthz /readyz /metrics; 0 disables (9120)")
+    flags.add_serving_flags(s, port_flag="--port", port=9120)
     s.add_argument(
         "--status-address",
         default=DEFAULT_STATUS_ADDRESS,
@@ -180,7 +136,10 @@ def build_parser(env: Mapping[str, str] | None = None) -> argparse.ArgumentParse
 
     m = p.add_argument_group("Membership")
     m.add_argument(
-        "--membership", type=_bool, default=True, help="fast membership (true); false: liveness from Node Ready"
+        "--membership",
+        type=flags.parse_bool,
+        default=True,
+        help="fast membership (true); false: liveness from Node Ready",
     )
     m.add_argument(
         "--ml-bind-addr",
@@ -204,7 +163,9 @@ def build_parser(env: Mapping[str, str] | None = None) -> argparse.ArgumentParse
     )
 
     a = p.add_argument_group("Announcing")
-    a.add_argument("--l2-probe", type=_bool, default=True, help="probe an address before first announcing it (true)")
+    a.add_argument(
+        "--l2-probe", type=flags.parse_bool, default=True, help="probe an address before first announcing it (true)"
+    )
     a.add_argument(
         "--gratuitous-refresh", default="0", help="re-send gratuitous ARP/NA this often while owning; 0 = off (0)"
     )
@@ -215,8 +176,7 @@ def build_parser(env: Mapping[str, str] | None = None) -> argparse.ArgumentParse
     )
 
     lg = p.add_argument_group("Logging")
-    lg.add_argument("--log-level", default="info", help="all|debug|info|warn|error|none (info)")
-    lg.add_argument("--log-format", default="json", choices=("json", "text"), help="json lines or text (json)")
+    flags.add_logging_flags(lg)
     return p
 
 
@@ -226,9 +186,8 @@ def parse_options(argv: list[str] | None = None, env: Mapping[str, str] | None =
     ns = build_parser(env).parse_args(argv)
     if not ns.node_name:
         raise OptionsError("--node-name is missing; pass this node's name, or set METALLB_NODE_NAME from spec.nodeName")
-    for flag, value in (("--port", ns.port), ("--ml-bind-port", ns.ml_bind_port)):
-        if not 0 <= value <= 65535:
-            raise OptionsError(f"{flag} {value} is not a port; use 1-65535 (or 0 for --port to disable)")
+    flags.check_port("--port", ns.port, zero_disables=True)
+    flags.check_port("--ml-bind-port", ns.ml_bind_port)
     if ns.ml_bind_port == 0 and ns.membership:
         raise OptionsError("--ml-bind-port 0 cannot be used: the other speakers must know the port; use 1-65535")
     if ns.ml_bind_addr:
@@ -246,8 +205,7 @@ def parse_options(argv: list[str] | None = None, env: Mapping[str, str] | None =
         LabelSelector.parse(ns.ml_labels)
     except ValueError as exc:
         raise OptionsError(f"--ml-labels {ns.ml_labels!r} is not a label selector ({exc})") from None
-    if ns.log_level.lower() not in LEVELS:
-        raise OptionsError(f"--log-level {ns.log_level!r} is not a level; use all, debug, info, warn, error or none")
+    log_level = flags.check_log_level(ns.log_level)
     status = ns.status_address.strip()
     if status and not status.startswith("unix://") and ":" not in status:
         raise OptionsError(
@@ -273,9 +231,9 @@ def parse_options(argv: list[str] | None = None, env: Mapping[str, str] | None =
         ml_labels=ns.ml_labels,
         ml_detection_scale=ns.ml_detection_scale,
         l2_probe=ns.l2_probe,
-        gratuitous_refresh=_seconds("--gratuitous-refresh", ns.gratuitous_refresh),
-        bgp_graceful_shutdown=_seconds("--bgp-graceful-shutdown", ns.bgp_graceful_shutdown),
-        log_level=ns.log_level.lower(),
+        gratuitous_refresh=flags.seconds("--gratuitous-refresh", ns.gratuitous_refresh),
+        bgp_graceful_shutdown=flags.seconds("--bgp-graceful-shutdown", ns.bgp_graceful_shutdown),
+        log_level=log_level,
         log_format=ns.log_format,
         pod_name=env.get("POD_NAME", ""),
     )
