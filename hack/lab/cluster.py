@@ -21,11 +21,17 @@ kubelet stand-ins register tainted Nodes as ``--cloud-provider=external`` kubele
 until ironlb-ccm's node controller has initialized them: ``up()`` waits for that, which proves the node
 controller every time a lab starts.
 
+``LabOptions.bare()`` (``stand_ins=False, ccm_replicas=0``) gives a *bare* lab for testing ironlb-speaker alone:
+no ccm, no stand-in programs; the lab writes Ready Nodes itself and each node serves Service addresses with a
+local backend that answers with the node's name, while the test writes Services and EndpointSlices
+(:mod:`hack.lab.bare`, ``lab.bare``). ``second_lan=True`` adds a second Ethernet segment (``eth1`` of every node
+and of the client).
+
 Use it as a context manager (``with Lab(nodes=3) as lab:``), or ``up()``/``down()``. Every process is tracked
 (:mod:`hack.lab.procs`) and dies with the lab: on ``down()``, at interpreter exit, on SIGTERM, on Ctrl-C; if the
 owning process is killed outright, the kernel kills the children (PDEATHSIG) and the next lab sweeps the
 namespaces (:func:`hack.lab.netns.sweep_stale`). Faults for tests: :meth:`Lab.kill_node`,
-:meth:`Lab.stop_speaker`, :meth:`Lab.api_down`, :meth:`Lab.kill_ccm`, and their inverses.
+:meth:`Lab.stop_speaker`, :meth:`Lab.stop_router`, :meth:`Lab.api_down`, :meth:`Lab.kill_ccm`, and their inverses.
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import importlib.util
+import json
 import os
 import shutil
 import signal
@@ -46,7 +53,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hack.lab import bootstrap
+from hack.lab import bare, bootstrap, neighbours
+from hack.lab.bare import Bare
 from hack.lab.kubeapi import KubeClient, wait_for
 from hack.lab.netns import Topology, have_netns_privileges, sweep_stale
 from hack.lab.probe import ProbeRun
@@ -100,6 +108,21 @@ class LabOptions:
     log_level: str = "info"
     workdir: Path | None = None
     tag: str = ""
+    #: False: a bare lab (hack/lab/bare.py) - no control-plane or node-agent stand-ins; Nodes written once by the lab,
+    #: a local backend per node; use with ``ccm_replicas=0``, the test writes Services as the ccm would
+    stand_ins: bool = True
+    #: a second Ethernet segment: ``eth1`` of every node and of the client on bridge ``br1`` (no node addresses;
+    #: the client's 203.0.113.200/32, as the source of its ARP requests there)
+    second_lan: bool = False
+    #: flags added to every ironlb-speaker's command line (after the manifest's and the lab's)
+    speaker_args: tuple[str, ...] = ()
+    #: objects applied once ironlb is installed, before its daemons start (a configuration they find at start-up)
+    objects: tuple[dict[str, Any], ...] = ()
+
+    @classmethod
+    def bare(cls, **changes: Any) -> LabOptions:
+        """A bare lab for ironlb-speaker alone (hack/lab/bare.py): no ccm, no stand-ins, no router, speakers on."""
+        return cls(**{"router": "none", "ccm_replicas": 0, "stand_ins": False, "speakers": True, **changes})
 
 
 class Lab:
@@ -120,6 +143,10 @@ class Lab:
         self.install: bootstrap.Install | None = None
         self.admin_kubeconfig = self.workdir / "admin.kubeconfig"
         self.nodes: dict[str, NodeInfo] = {}
+        #: the bare lab's writer (``stand_ins=False``), else None
+        self.bare: Bare | None = None
+        #: role -> MAC of its ``eth1`` (``second_lan=True``)
+        self.lan2_macs: dict[str, str] = {}
         self.speakers = False
         self._daemon_pods: dict[str, tuple[dict[str, Any], list[str]]] = {}
         self._status_lock = threading.Lock()
@@ -151,12 +178,17 @@ class Lab:
         self.supervisor = Supervisor()
         self.topo.up()
         self._network()
+        if self.options.second_lan:
+            self.lan2_macs = self.topo.add_lan([*self.nodes, "client"])
+            # a source address for the client's ARP requests on eth1 (a /32: no route changes)
+            self.topo.run("client", "ip", "addr", "add", "203.0.113.200/32", "dev", "eth1")
         self._start_apiserver()
         kube = self.kube
         assert kube is not None
         kube.apply_all(self.install.objects)
         wait_for(self._crds_served, timeout=30, what="the metallb.io CRDs to be served")
         kube.apply(bootstrap.memberlist_secret())
+        kube.apply_all(self.options.objects)
         _, _, ca = bootstrap.read_kubeconfig(self.admin_kubeconfig)
         server = f"https://{API_V4}:{API_PORT}"
         self._agent_kubeconfig = bootstrap.write_kubeconfig(
@@ -166,32 +198,32 @@ class Lab:
             sa = self.install.service_account(component)
             token = bootstrap.mint_token(kube, NAMESPACE, sa)
             bootstrap.write_kubeconfig(self.workdir / f"{component}.kubeconfig", server, token, ca, user=sa)
-        self._start_stand_ins()
-        wait_for(
-            lambda: len(kube.list("v1", "Node")) == len(self.nodes),
-            timeout=60,
-            what=f"{len(self.nodes)} Nodes to register",
-            describe=self._logs_of("node-agent-node1"),
-        )
+        if self.options.stand_ins:
+            self._start_stand_ins()
+            wait_for(
+                lambda: len(kube.list("v1", "Node")) == len(self.nodes),
+                timeout=60,
+                what=f"{len(self.nodes)} Nodes to register",
+                describe=self._logs_of("node-agent-node1"),
+            )
+        else:
+            self._bare_nodes()
         for i in range(1, self.options.ccm_replicas + 1):
             self._start_ccm(i)
-        wait_for(
-            self._nodes_initialized,
-            timeout=60,
-            what="ironlb-ccm to initialize every Node (providerID set, uninitialized taint removed)",
-            describe=self._logs_of("ccm-1"),
-        )
+        if self.options.stand_ins and self.options.ccm_replicas:
+            wait_for(
+                self._nodes_initialized,
+                timeout=60,
+                what="ironlb-ccm to initialize every Node (providerID set, uninitialized taint removed)",
+                describe=self._logs_of("ccm-1"),
+            )
         want = self.options.speakers
         self.speakers = speaker_available() if want is None else want
         if self.speakers:
             for name in self.nodes:
                 self._start_speaker(name)
         if self.options.router != "none":
-            neighbors = [Neighbor(n.name, n.ipv4, n.ipv6) for n in self.nodes.values()]
-            self.router = Router(
-                self.options.router, self.topo, self.supervisor, self.workdir, neighbors, peering=self.options.peering
-            )
-            self.router.start()
+            self.start_router(self.options.router)
         if self.speakers:
             for name in self.nodes:
                 self.wait_speaker_ready(name)
@@ -296,6 +328,21 @@ class Lab:
                 Program(f"node-agent-{node.name}", argv, node.netns, logs / f"node-agent-{node.name}.log")
             )
 
+    def _bare_nodes(self) -> None:
+        """The bare lab's Nodes and local backends (hack/lab/bare.py), each backend answering before we go on."""
+        assert self.kube is not None and self.supervisor is not None
+        self.bare = Bare(self.kube, self.topo, self.nodes, self.workdir / "logs")
+        for name in self.nodes:
+            self.supervisor.start(self.bare.add_node(name, _program("ironlb-lab", "hack.lab.cli")))
+        for name, node in self.nodes.items():
+            url = f"http://{bare.backend_ips(node)[0]}/"
+            wait_for(
+                lambda n=name, u=url: self.hostname(n, u) == n,  # type: ignore[misc]
+                timeout=30,
+                what=f"{name}'s local backend to answer",
+                describe=self._logs_of(f"backend-{name}"),
+            )
+
     def _nodes_initialized(self) -> bool:
         assert self.kube is not None
         nodes = self.kube.list("v1", "Node")
@@ -334,19 +381,23 @@ class Lab:
         )
         self.supervisor.start(program)
 
-    def _start_speaker(self, node: str) -> None:
-        assert self.supervisor is not None and self.install is not None
-        info = self.nodes[node]
-        pod_name = f"ironlb-speaker-{node}"
+    def _speaker_argv(self, node: str, extra: tuple[str, ...] = ()) -> list[str]:
+        assert self.install is not None
         args = self.install.args("speaker")
         for flag, value in (
             ("--kubeconfig", str(self.workdir / "speaker.kubeconfig")),
             ("--node-name", node),
-            ("--status-address", f"unix://{self.workdir}/speaker-{node}.sock"),
+            ("--status-address", self.status_address(node)),
             ("--log-format", "text"),
             ("--log-level", self.options.log_level),
         ):
             args = bootstrap.with_flag(args, flag, value)
+        return [*_program("ironlb-speaker", "speaker.cli"), *args, *self.options.speaker_args, *extra]
+
+    def _start_speaker(self, node: str) -> None:
+        assert self.supervisor is not None
+        info = self.nodes[node]
+        pod_name = f"ironlb-speaker-{node}"
         env = {
             "METALLB_NODE_NAME": node,
             "METALLB_NAMESPACE": NAMESPACE,
@@ -356,7 +407,7 @@ class Lab:
         self._daemon_pod(pod_name, "speaker", node, [info.ipv4, info.ipv6])
         program = Program(
             f"speaker-{node}",
-            [*_program("ironlb-speaker", "speaker.cli"), *args],
+            self._speaker_argv(node),
             info.netns,
             self.workdir / "logs" / f"speaker-{node}.log",
             env=env,
@@ -402,6 +453,42 @@ class Lab:
             self.nodes[node].netns, "curl", "-sf", "-m", "1", "http://127.0.0.1:9120/readyz", check=False
         )
         return done.returncode == 0
+
+    def status_address(self, node: str) -> str:
+        """Where a node's speaker serves its gRPC status (``ironlbctl status --address``)."""
+        return f"unix://{self.workdir}/speaker-{node}.sock"
+
+    def ironlbctl(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run(
+            [*_program("ironlbctl", "ironlb.ctl.main"), *args], capture_output=True, text=True, timeout=20, check=False
+        )
+        if check and done.returncode != 0:
+            raise RuntimeError(f"ironlbctl {' '.join(args)} failed: {done.stderr.strip()}")
+        return done
+
+    def speaker_status(self, node: str) -> dict[str, Any]:
+        """``ironlbctl status -o json`` of a node's speaker: what it announces, its sessions, members, counters."""
+        result: dict[str, Any] = json.loads(
+            self.ironlbctl("status", "--address", self.status_address(node), "-o", "json").stdout
+        )
+        return result
+
+    # ------------------------------------------------------------------------------------------------ router
+    def start_router(self, kind: str = "bird", *, bfd: bool = False) -> Router:
+        """Start the upstream router (``up()`` does, unless ``router="none"``); ``bfd``: BIRD runs BFD too."""
+        assert self.supervisor is not None
+        neighbors = [Neighbor(n.name, n.ipv4, n.ipv6) for n in self.nodes.values()]
+        self.router = Router(
+            kind, self.topo, self.supervisor, self.workdir, neighbors, peering=self.options.peering, bfd=bfd
+        )
+        self.router.start()
+        return self.router
+
+    def stop_router(self) -> None:
+        """Stop the router (its BGP sessions drop); :meth:`start_router` may start another."""
+        if self.router is not None:
+            self.router.stop()
+            self.router = None
 
     # ------------------------------------------------------------------------------------------------ down
     def down(self) -> None:
@@ -482,12 +569,24 @@ class Lab:
         ]  # fmt: skip
         return ProbeRun.start(argv)
 
+    def hostname(self, role: str, url: str, *, timeout: float = 2.0) -> str | None:
+        """One GET of ``url`` from a lab host: the ``Hostname:`` of the whoami answer, or None."""
+        done = self.curl(role, url, timeout=timeout)
+        lines = done.stdout.splitlines() if done.returncode == 0 else []
+        return lines[0].removeprefix("Hostname: ") if lines and lines[0].startswith("Hostname: ") else None
+
     def l2_owner(self, vip: str) -> str | None:
         """The node whose MAC the client's neighbour table holds for ``vip`` (after traffic to it)."""
-        family = "-6" if ":" in vip else "-4"
-        out = self.run("client", "ip", family, "neigh", "show", vip).stdout.split()
-        mac = out[out.index("lladdr") + 1] if "lladdr" in out else None
-        return next((n.name for n in self.nodes.values() if n.mac == mac), None)
+        return self.node_of_mac(neighbours.neighbour(self.topo, vip))
+
+    def mac(self, node: str, interface: str = "eth0") -> str:
+        """The MAC of a node's ``eth0``, or of its ``eth1`` on the second LAN."""
+        return self.lan2_macs[node] if interface == "eth1" else self.nodes[node].mac
+
+    def node_of_mac(self, mac: str | None) -> str | None:
+        """The node owning ``mac`` (on either LAN), or None."""
+        found = mac.lower() if mac else None
+        return next((n for n in self.nodes if found in (self.nodes[n].mac, self.lan2_macs.get(n))), None)
 
     def logs(self, name: str, lines: int = 40) -> str:
         """The last lines of a program's log (``apiserver``, ``ccm-1``, ``speaker-node1``, ``node-agent-node2``)."""
@@ -506,15 +605,23 @@ class Lab:
         assert self.supervisor is not None, "the lab is not up"
         return self.supervisor
 
-    def stop_speaker(self, node: str, sig: int = signal.SIGKILL, *, wait: bool = True) -> None:
-        """Kill or stop a node's speaker; it stays down until :meth:`start_speaker`."""
+    def stop_speaker(self, node: str, sig: int = signal.SIGKILL, *, wait: bool = True) -> int | None:
+        """Kill or stop a node's speaker; it stays down until :meth:`start_speaker`. With ``wait``, returns its exit
+        status."""
         if wait:
-            self._sup().stop(f"speaker-{node}", sig=sig, timeout=15)
-        else:
-            self._sup().send(f"speaker-{node}", sig)
+            return self._sup().stop(f"speaker-{node}", sig=sig, timeout=15)
+        self._sup().send(f"speaker-{node}", sig)
+        return None
 
-    def start_speaker(self, node: str) -> None:
-        self._sup().revive(f"speaker-{node}")
+    def start_speaker(self, node: str, *extra: str) -> None:
+        """Start a stopped speaker again, with the lab's flags plus ``extra`` (``--membership=false``)."""
+        program = self._sup().programs[f"speaker-{node}"]
+        argv = self._speaker_argv(node, extra)
+        if list(program.argv) != argv:
+            if program.running:
+                raise RuntimeError(f"speaker-{node} is running; stop it before starting it with other flags")
+            program.argv = argv
+        self._sup().revive(program.name)
 
     def kill_node(self, node: str) -> float:
         """A hard node failure: the speaker SIGKILLed and the link cut silently. Returns the monotonic time."""
@@ -530,7 +637,7 @@ class Lab:
             program = self._sup().programs[f"speaker-{node}"]
             if program.popen is not None:
                 program.popen.wait(10)
-            self.start_speaker(node)
+            self._sup().revive(program.name)
 
     def ccm_leader(self) -> str | None:
         """The program name (``ccm-1``) of the replica holding the Lease."""

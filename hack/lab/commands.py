@@ -7,7 +7,7 @@ left behind. ``exec node1 ip route`` runs a command on a lab host; ``kubectl get
 lab's admin kubeconfig.
 
 Internal subcommands (run by the lab itself): ``run`` (own a lab in the foreground until SIGTERM/SIGINT),
-``lab-apiserver``, ``node-agent``, ``control-plane``.
+``lab-apiserver``, ``node-agent``, ``control-plane``, ``backend`` (:mod:`hack.lab.bare`).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from hack.lab import agents, apiproc
+from hack.lab import agents, apiproc, bare
 from hack.lab.cli import Command, register
 
 REPO = Path(__file__).resolve().parents[2]
@@ -281,6 +281,7 @@ for _command in (
     Command(
         "control-plane", "(internal) controller stand-ins", agents.configure_control_plane, agents.run_control_plane
     ),
+    Command("backend", "(internal) a bare lab node's local backend", bare.configure_backend, bare.run_backend),
 ):
     register(_command)
 

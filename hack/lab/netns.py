@@ -62,7 +62,7 @@ class Host:
     mac: str
     ipv4: str | None = None  # with prefix length, e.g. "192.0.2.11/24"
     ipv6: str | None = None
-    #: extra interfaces created by :meth:`Topology.link`: name -> (ipv4, ipv6)
+    #: extra interfaces (:meth:`Topology.add_outside`, :meth:`Topology.add_lan`): name -> (ipv4, ipv6)
     links: dict[str, tuple[str | None, str | None]] = field(default_factory=dict)
 
     @property
@@ -245,6 +245,25 @@ class Topology:
         router.links["eth1"] = ("203.0.113.129/25", "2001:db8:300::1/64")
         self.hosts["outside"] = host
         return host
+
+    def add_lan(self, roles: Sequence[str], *, bridge: str = "br1", ifname: str = "eth1") -> dict[str, str]:
+        """A second Ethernet segment: bridge ``bridge`` in the lan namespace, and an ``ifname`` of each host of
+        ``roles`` on it, up and without addresses (a node with two interfaces, for per-interface announcements).
+        Returns role -> the MAC of its new interface (``02:00:00:01:..``, apart from the eth0 MACs)."""
+        self.run(self.lan, "ip", "link", "add", bridge, "type", "bridge", "stp_state", "0", "mcast_snooping", "0")
+        self.run(self.lan, "ip", "link", "set", bridge, "up")
+        macs: dict[str, str] = {}
+        for index, role in enumerate(roles, start=1):
+            host = self.hosts[role]
+            mac = f"02:00:00:01:{index // 256:02x}:{index % 256:02x}"
+            peer = f"{ifname}-{role}"[:15]
+            _ip("link", "add", ifname, "netns", host.netns, "address", mac, "type", "veth", "peer", "name", peer,
+                "netns", self.lan)  # fmt: skip
+            self.run(self.lan, "ip", "link", "set", peer, "master", bridge, "up")
+            self.run(host.netns, "ip", "link", "set", ifname, "up")
+            host.links[ifname] = (None, None)
+            macs[role] = mac
+        return macs
 
     # -- use -----------------------------------------------------------------------------------------
     def ns(self, role: str) -> str:

@@ -62,6 +62,9 @@ class Summary:
     hosts: dict[str, int] = field(default_factory=dict)
     #: an outage still running when the probe stopped (start of its first failure), if any
     unrecovered_since: float | None = None
+    #: from the first failed attempt's start to the start of the first answered attempt after the last failure (to the
+    #: end of the last attempt when none was answered after it): every outage and whatever lies between them
+    span: float = 0.0
 
     @property
     def failed(self) -> int:
@@ -103,6 +106,11 @@ def analyze(attempts: Sequence[Attempt], *, since: float | None = None, until: f
             run_start = a.start
         run_failed += 1
     out.unrecovered_since = run_start
+    if out.outages or run_start is not None:
+        first = out.outages[0].start if out.outages else run_start
+        last = chosen[-1].end if run_start is not None else out.outages[-1].end
+        assert first is not None
+        out.span = last - first
     return out
 
 

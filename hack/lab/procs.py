@@ -11,6 +11,12 @@ spawner thread: if the process that owns the lab dies without running any cleanu
 kills its children at once, and :func:`hack.lab.netns.sweep_stale` removes the namespaces at the next start. (The
 death signal follows the *thread* that forked the child, hence a single thread that lives as long as the lab.)
 ``setpriv`` and ``ip netns exec`` exec the command in place, so the tracked PID is the daemon's own.
+
+One program, one process: a start (:meth:`Supervisor.start`, :meth:`Supervisor.revive`) and the watchdog's restart
+each decide and spawn under the table's lock, and the watchdog restarts only the very process it saw exit. Without
+that, a test reviving a held program while the watchdog's poll ran in between (the program no longer held, its old
+process still the one on record) started it twice: the first process went untracked, survived the test's later
+SIGKILL, and kept announcing (an e2e failover that never came; see tests/hack/lab/test_procs_revive.py).
 """
 
 from __future__ import annotations
@@ -117,49 +123,70 @@ class Supervisor:
 
     def start(self, program: Program) -> Program:
         """Start (or start again) a program; returns once it has a PID."""
-        if self._closed.is_set():
-            raise RuntimeError(f"the lab is shutting down; not starting {program.name}")
         with self._lock:
+            if self._closed.is_set():
+                raise RuntimeError(f"the lab is shutting down; not starting {program.name}")
             old = self.programs.get(program.name)
             if old is not None and old.running:
                 raise RuntimeError(f"{program.name} is already running (pid {old.pid})")
             self.programs[program.name] = program
             program.held = False
-        future: concurrent.futures.Future[None] = concurrent.futures.Future()
-        self._requests.put((program, future))
-        future.result(timeout=30)
+            self._spawn_now(program)
         self._notify(program, "started")
         return program
 
+    def _spawn_now(self, program: Program) -> None:
+        """Spawn on the spawner thread and wait for the PID (callers hold the lock: nobody else starts it meanwhile)."""
+        future: concurrent.futures.Future[None] = concurrent.futures.Future()
+        self._requests.put((program, future))
+        future.result(timeout=30)
+
     def revive(self, name: str) -> Program:
         """Start a held or exited program again with the same command line."""
-        program = self.programs[name]
-        if program.running:
-            program.held = False
-            return program
-        program.restarts += 1
-        return self.start(program)
+        with self._lock:
+            program = self.programs[name]
+            if program.running:
+                program.held = False
+                return program
+            program.restarts += 1
+            return self.start(program)
 
     # -- watching ----------------------------------------------------------------------------------------------
     def _watch_loop(self) -> None:
-        exited_at: dict[str, float] = {}
+        exited_at: dict[str, tuple[subprocess.Popen[bytes], float]] = {}  # name -> (the exited process, when seen)
         while not self._closed.wait(0.25):
             with self._lock:
                 programs = list(self.programs.values())
             for program in programs:
-                if program.popen is None or program.popen.poll() is None:
+                popen = program.popen
+                if popen is None or popen.poll() is None:
                     exited_at.pop(program.name, None)
                     continue
-                if program.name not in exited_at:
-                    exited_at[program.name] = time.monotonic()
+                seen = exited_at.get(program.name)
+                if seen is None or seen[0] is not popen:
+                    seen = exited_at[program.name] = (popen, time.monotonic())
                     self._notify(program, "exited")
-                if not program.restart or program.held or self._closed.is_set():
-                    continue
-                if time.monotonic() - exited_at[program.name] >= RESTART_DELAY:
+                if time.monotonic() - seen[1] >= RESTART_DELAY and self._restart(program, popen):
                     exited_at.pop(program.name, None)
-                    program.restarts += 1
-                    with contextlib.suppress(RuntimeError):
-                        self.start(program)
+                    self._notify(program, "started")
+
+    def _restart(self, program: Program, exited: subprocess.Popen[bytes]) -> bool:
+        """Restart ``program`` if it is still the one whose process ``exited`` (not held, not started meanwhile)."""
+        with self._lock:
+            if (
+                not program.restart
+                or program.held
+                or self._closed.is_set()
+                or self.programs.get(program.name) is not program
+                or program.popen is not exited
+            ):
+                return False
+            program.restarts += 1
+            try:
+                self._spawn_now(program)
+            except Exception:
+                return False
+        return True
 
     def _notify(self, program: Program, what: str) -> None:
         if program.on_change is not None:
@@ -169,11 +196,12 @@ class Supervisor:
     # -- stopping ----------------------------------------------------------------------------------------------
     def send(self, name: str, sig: int, *, hold: bool = True) -> Program:
         """Send ``sig`` to a program by PID; with ``hold`` it is not restarted until :meth:`revive`."""
-        program = self.programs[name]
-        program.held = hold
-        if program.running and program.popen is not None:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(program.popen.pid, sig)
+        with self._lock:  # atomic with starts: the signal reaches the process on record, and it stays down
+            program = self.programs[name]
+            program.held = hold
+            if program.running and program.popen is not None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(program.popen.pid, sig)
         return program
 
     def stop(self, name: str, *, sig: int = signal.SIGTERM, timeout: float = 10.0, hold: bool = True) -> int | None:

@@ -45,8 +45,10 @@ def bird_config(
     node_asn: int = NODE_ASN,
     peering: str = "dynamic",
     log: str | None = None,
+    bfd: bool = False,
 ) -> str:
-    """BIRD 2 configuration for the lab router (pure)."""
+    """BIRD 2 configuration for the lab router (pure). With ``bfd`` every session also runs BFD on the LAN (100 ms
+    intervals, as a fast profile would ask): a BFD session going down takes its BGP session down."""
     lines = []
     if log:
         lines.append(f'log "{log}" all;')
@@ -55,11 +57,16 @@ def bird_config(
         "protocol device { scan time 10; }",
         "protocol kernel k4 { ipv4 { export where source = RTS_BGP; }; merge paths on; }",
         "protocol kernel k6 { ipv6 { export where source = RTS_BGP; }; merge paths on; }",
+    ]
+    if bfd:
+        lines.append('protocol bfd { interface "eth0" { min rx interval 100 ms; min tx interval 100 ms; }; }')
+    lines += [
         # eBGP needs explicit filters (RFC 8212); MP-BGP carries IPv6 over the IPv4 sessions too.
         "template bgp lab_node {",
         f"  local as {router_asn};",
         "  passive on;",
         "  connect delay time 1; connect retry time 1; error wait time 1, 10;",
+        *(["  bfd on;"] if bfd else []),
         "  ipv4 { import all; export none; };",
         "  ipv6 { import all; export none; };",
         "}",
@@ -145,10 +152,14 @@ class Router:
         neighbors: Sequence[Neighbor],
         *,
         peering: str = "dynamic",
+        bfd: bool = False,
     ) -> None:
         if kind not in KINDS:
             raise ValueError(f"router {kind!r} is not one of {', '.join(KINDS)}")
+        if bfd and kind != "bird":
+            raise ValueError(f"BFD on the lab router is available with BIRD only, not {kind!r}")
         self.kind = kind
+        self.bfd = bfd
         self.topo = topo
         self.supervisor = supervisor
         self.dir = workdir / "router"
@@ -165,7 +176,9 @@ class Router:
         self.dir.mkdir(parents=True, exist_ok=True)
         if self.kind == "bird":
             conf = self.dir / "bird.conf"
-            conf.write_text(bird_config(self.neighbors, peering=self.peering, log=str(self.dir / "bird.log")))
+            conf.write_text(
+                bird_config(self.neighbors, peering=self.peering, log=str(self.dir / "bird.log"), bfd=self.bfd)
+            )
             argv = ["bird", "-f", "-c", str(conf), "-s", str(self.control_socket), "-P", str(self.dir / "bird.pid")]
             self.supervisor.start(Program("router-bird", argv, self.netns, self.dir / "bird.out"))
         elif self.kind == "frr":
@@ -206,6 +219,19 @@ class Router:
         ]
         self.supervisor.start(Program("router-bgpd", bgpd, self.netns, self.dir / "bgpd.out"))
 
+    def programs(self) -> list[str]:
+        """The names of this router's programs in the lab's process table."""
+        return {"bird": ["router-bird"], "frr": ["router-bgpd", "router-zebra"]}.get(self.kind, [])
+
+    def stop(self) -> None:
+        """Stop the daemon(s) (SIGTERM; the sessions drop) and clean up; :meth:`start` may follow."""
+        for name in self.programs():
+            if name in self.supervisor.programs:
+                self.supervisor.stop(name, timeout=10)
+        for leftover in ("bird.ctl", "bird.pid"):
+            (self.dir / leftover).unlink(missing_ok=True)
+        self.cleanup()
+
     def cleanup(self) -> None:
         """Remove what FRR keeps outside the lab directory (its per-namespace run directory)."""
         if self.kind == "frr":
@@ -222,11 +248,16 @@ class Router:
         family = "-6" if ":" in prefix else "-4"
         return self.topo.run("router", "ip", family, "route", "show", prefix, check=False).stdout.strip()
 
+    def birdc(self, *command: str) -> str:
+        """What ``birdc`` answers to ``command`` (BIRD only; "" when it is not running)."""
+        if self.kind != "bird":
+            raise ValueError(f"birdc is for the BIRD router, not {self.kind!r}")
+        return self.topo.run("router", "birdc", "-s", str(self.control_socket), *command, check=False).stdout
+
     def sessions(self) -> str:
         """The router's own view of its BGP sessions (for people and failure reports)."""
         if self.kind == "bird":
-            done = self.topo.run("router", "birdc", "-s", str(self.control_socket), "show", "protocols", check=False)
-            return done.stdout
+            return self.birdc("show", "protocols")
         if self.kind == "frr":
             done = self.topo.run("router", "vtysh", "-N", self.netns, "-c", "show bgp summary", check=False)
             return done.stdout

@@ -27,7 +27,7 @@ from jsonschema import (  # type: ignore[import-untyped, unused-ignore]
     validators,
 )
 
-from ironlb.api.names import GROUP
+from ironlb.api.names import CONFIG_KINDS, GROUP, STATUS_KINDS
 
 REPO = Path(__file__).resolve().parents[2]
 CRD_DIR = REPO / "manifests" / "crds"
@@ -39,9 +39,16 @@ Json = dict[str, Any]
 
 @functools.cache
 def crds() -> dict[str, Json]:
-    """kind -> CRD (test_crds.py checks the files themselves)."""
-    docs = [yaml.safe_load(path.read_text()) for path in sorted(CRD_DIR.glob("metallb.io_*.yaml"))]
-    return {doc["spec"]["names"]["kind"]: doc for doc in docs}
+    """kind -> CRD, each read from the file named after the kind's plural (``metallb.io_<plural>.yaml``), which
+    must hold exactly that one document: a file that holds another kind, or several, is a packaging mistake."""
+    loaded: dict[str, Json] = {}
+    for kind, (plural, _) in {**CONFIG_KINDS, **STATUS_KINDS}.items():
+        path = CRD_DIR / f"metallb.io_{plural}.yaml"
+        docs = [d for d in yaml.safe_load_all(path.read_text()) if d]
+        if len(docs) != 1 or (docs[0].get("spec") or {}).get("names", {}).get("kind") != kind:
+            raise ValueError(f"{path.name} must hold exactly one document, the CRD of {kind}")
+        loaded[kind] = docs[0]
+    return loaded
 
 
 def schema_of(kind: str, version: str) -> Json:
@@ -57,13 +64,14 @@ def served_versions() -> list[tuple[str, str]]:
 
 
 def walk(node: Mapping[str, Any], path: str = "") -> Iterator[tuple[str, Mapping[str, Any]]]:
-    """Every schema node with its dotted path."""
+    """Every schema node with its dotted path (array items as ``[]``, map values as ``{}``)."""
     yield path, node
     for name, sub in node.get("properties", {}).items():
         yield from walk(sub, f"{path}.{name}" if path else name)
-    for key in ("additionalProperties", "items"):
-        if isinstance(node.get(key), Mapping):
-            yield from walk(node[key], f"{path}<{key}>")
+    if isinstance(node.get("additionalProperties"), Mapping):
+        yield from walk(node["additionalProperties"], f"{path}{{}}")
+    if isinstance(node.get("items"), Mapping):
+        yield from walk(node["items"], f"{path}[]")
 
 
 # --- the API server's schema steps ------------------------------------------------------------------------------

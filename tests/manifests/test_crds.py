@@ -6,19 +6,16 @@ printer columns, CEL rule placement). What the schemas accept and refuse is test
 from __future__ import annotations
 
 import copy
-import functools
-from collections.abc import Iterator, Mapping
-from pathlib import Path
+from collections.abc import Mapping
 from typing import Any
 
 import kubernetes_validate
 import pytest
 import yaml
 
+from hack.manifests.crdschema import CRD_DIR, crds, schema_of, served_versions, walk
 from ironlb.api.names import CONFIG_KINDS, GROUP, STATUS_KINDS, V1BETA1, V1BETA2
 
-REPO = Path(__file__).resolve().parents[2]
-CRD_DIR = REPO / "manifests" / "crds"
 ALL_KINDS: dict[str, tuple[str, str]] = {**CONFIG_KINDS, **STATUS_KINDS}
 #: Oldest and newest Kubernetes whose published schema the CRDs must satisfy.
 K8S_VERSIONS = ("1.30", "1.37")
@@ -26,44 +23,7 @@ ASN_MAX = 2**32 - 1
 
 Json = dict[str, Any]
 
-# --- loading ----------------------------------------------------------------------------------------------------
-
-
-@functools.cache
-def crds() -> dict[str, Json]:
-    """kind -> CRD, read from the file named after the kind's plural."""
-    loaded: dict[str, Json] = {}
-    for kind, (plural, _) in ALL_KINDS.items():
-        docs = [d for d in yaml.safe_load_all((CRD_DIR / f"metallb.io_{plural}.yaml").read_text()) if d]
-        assert len(docs) == 1, f"metallb.io_{plural}.yaml must hold exactly one document"
-        loaded[kind] = docs[0]
-    return loaded
-
-
-def schema_of(kind: str, version: str) -> Json:
-    for entry in crds()[kind]["spec"]["versions"]:
-        if entry["name"] == version:
-            schema: Json = entry["schema"]["openAPIV3Schema"]
-            return schema
-    raise KeyError(f"{kind} has no version {version}")
-
-
-def served_versions() -> list[tuple[str, str]]:
-    return [(kind, v["name"]) for kind, crd in crds().items() for v in crd["spec"]["versions"]]
-
-
 # --- schema walking ---------------------------------------------------------------------------------------------
-
-
-def walk(node: Mapping[str, Any], path: str = "") -> Iterator[tuple[str, Mapping[str, Any]]]:
-    """Every schema node with its dotted path (array items as ``[]``)."""
-    yield path, node
-    for name, sub in node.get("properties", {}).items():
-        yield from walk(sub, f"{path}.{name}" if path else name)
-    if isinstance(node.get("additionalProperties"), Mapping):
-        yield from walk(node["additionalProperties"], f"{path}{{}}")
-    if "items" in node:
-        yield from walk(node["items"], f"{path}[]")
 
 
 def is_selector(node: Mapping[str, Any]) -> bool:

@@ -22,49 +22,19 @@ from typing import Any
 
 from hack.lab.apiserver import errors, service_validation
 from hack.lab.apiserver.errors import FieldError
+from hack.lab.apiserver.service_validation import (
+    FAMILIES,
+    externally_accessible,
+    family_of,
+    is_ip,
+    needs_cluster_ip,
+    needs_health_check,
+    needs_node_port,
+)
 from hack.lab.apiserver.store import Change, Key
 
 JSON = dict[str, Any]
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
-
-TYPES = ["ClusterIP", "ExternalName", "LoadBalancer", "NodePort"]
-PROTOCOLS = ["SCTP", "TCP", "UDP"]
-POLICIES = ["PreferDualStack", "RequireDualStack", "SingleStack"]
-FAMILIES = ["IPv4", "IPv6"]
-IP_MODES = ["Proxy", "VIP"]
-MSG_IP = "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)"
-MSG_PORT = "must be between 1 and 65535, inclusive"
-
-
-def family_of(ip: str) -> str | None:
-    try:
-        return "IPv4" if ipaddress.ip_address(ip).version == 4 else "IPv6"
-    except ValueError:
-        return None
-
-
-def is_ip(text: Any) -> bool:
-    return isinstance(text, str) and family_of(text) is not None and "%" not in text
-
-
-def needs_cluster_ip(spec: JSON) -> bool:
-    return bool(spec.get("type", "ClusterIP") != "ExternalName")
-
-
-def needs_node_port(spec: JSON) -> bool:
-    kind = spec.get("type")
-    return kind == "NodePort" or (
-        kind == "LoadBalancer" and spec.get("allocateLoadBalancerNodePorts", True) is not False
-    )
-
-
-def needs_health_check(spec: JSON) -> bool:
-    return spec.get("type") == "LoadBalancer" and spec.get("externalTrafficPolicy") == "Local"
-
-
-def externally_accessible(spec: JSON) -> bool:
-    kind = spec.get("type")
-    return kind in ("LoadBalancer", "NodePort") or (kind == "ClusterIP" and bool(spec.get("externalIPs")))
 
 
 def apply_defaults(svc: JSON) -> None:
@@ -406,8 +376,6 @@ __all__ = [
     "allocate",
     "apply_defaults",
     "drop_type_dependent_fields",
-    "is_ip",
-    "needs_node_port",
     "patch_allocated_values",
     "prepare",
 ]

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from hack.lab import standin
 from hack.lab.cluster import Lab, LabOptions, speaker_available
 from hack.lab.kubeapi import wait_for
 from hack.lab.kubeproxy import TABLE
@@ -89,6 +90,33 @@ def test_stand_ins_run_pods_fill_slices_and_dnat_a_hand_placed_address() -> None
         assert hostnames == {f"Hostname: {p['metadata']['name']}" for p in pods}, hostnames
         shown = lab.kubectl("get", "pods", "-n", "metallb-system").stdout
         assert "ironlb-ccm-lab-1" in shown and "Running" in shown
+        namespaces = lab.namespaces()
+    assert not set(namespaces) & set(list_ours())
+
+
+def test_a_bare_lab_has_ready_nodes_local_backends_and_a_second_lan_but_no_ccm_or_stand_ins() -> None:
+    options = LabOptions.bare(nodes=2, speakers=False, second_lan=True, tag="t")
+    with Lab(options) as lab:
+        kube, bare = lab.kube, lab.bare
+        assert kube is not None and bare is not None and lab.supervisor is not None
+        assert not [n for n in lab.supervisor.programs if n.startswith(("ccm-", "node-agent-", "control-plane"))]
+        nodes = {n["metadata"]["name"]: n for n in kube.list("v1", "Node")}
+        assert set(nodes) == {"node1", "node2"}
+        assert all(not n["spec"].get("taints") and standin.is_true(n, "Ready") for n in nodes.values())
+        bare.set_node_ready("node2", False)
+        assert not standin.is_true(kube.get("v1", "Node", "node2") or {}, "Ready")
+        # a Service address placed on node2 by hand is answered by node2's local backend, until it is blocked
+        vip = "198.51.100.250"
+        lab.run("node2", "ip", "addr", "add", f"{vip}/32", "dev", "lo", check=True)
+        assert lab.hostname("client", f"http://{vip}/") == "node2"
+        bare.block_traffic("node2", True)
+        assert lab.hostname("client", f"http://{vip}/", timeout=1.0) is None
+        bare.block_traffic("node2", False)
+        assert lab.hostname("client", f"http://{vip}/") == "node2"
+        # the second LAN: eth1 on every node and the client, with MACs of its own
+        assert set(lab.lan2_macs) == {"node1", "node2", "client"}
+        assert lab.node_of_mac(lab.mac("node1", "eth1")) == "node1" and lab.node_of_mac(lab.mac("node2")) == "node2"
+        assert "state UP" in lab.run("node1", "ip", "link", "show", "eth1").stdout
         namespaces = lab.namespaces()
     assert not set(namespaces) & set(list_ours())
 

@@ -76,14 +76,22 @@ def test_bird_config_dynamic_and_static() -> None:
     assert "node2_v6" not in static
 
 
+def test_bird_config_with_bfd_runs_it_on_every_session() -> None:
+    text = bird_config(NEIGHBORS, bfd=True)
+    assert 'protocol bfd { interface "eth0" { min rx interval 100 ms; min tx interval 100 ms; }; }' in text
+    assert "  bfd on;" in text.split("template bgp lab_node {")[1].split("}")[0]
+    assert "bfd" not in bird_config(NEIGHBORS)
+
+
 @pytest.mark.lab
 @pytest.mark.skipif(shutil.which("bird") is None, reason="needs bird")
+@pytest.mark.parametrize("bfd", [pytest.param(False, id="no-bfd"), pytest.param(True, id="bfd")])
 @pytest.mark.parametrize("peering", ["dynamic", "static"])
-def test_bird_parses_the_config(tmp_path: Path, peering: str) -> None:
+def test_bird_parses_the_config(tmp_path: Path, peering: str, bfd: bool) -> None:
     import subprocess
 
     conf = tmp_path / "bird.conf"
-    conf.write_text(bird_config(NEIGHBORS, peering=peering))
+    conf.write_text(bird_config(NEIGHBORS, peering=peering, bfd=bfd))
     done = subprocess.run(["bird", "-p", "-c", str(conf)], capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
 

@@ -45,6 +45,19 @@ def test_an_outage_still_running_at_the_end_is_reported() -> None:
     assert "2 failed to connect" in summary.line()
 
 
+@pytest.mark.parametrize(
+    ("outcomes", "span"),
+    [
+        pytest.param([OK, OK], 0.0, id="nothing-failed"),
+        pytest.param([OK, CONNECT, CONNECT, OK], 0.04, id="one-outage"),
+        pytest.param([CONNECT, OK, REQUEST, OK, OK], 0.06, id="from-the-first-failure-to-the-answer-after-the-last"),
+        pytest.param([OK, CONNECT, OK, CONNECT], 0.041, id="unrecovered-to-the-end-of-the-last-attempt"),
+    ],
+)
+def test_the_span_covers_every_outage_and_what_lies_between(outcomes: list[str], span: float) -> None:
+    assert analyze(_run(*outcomes)).span == pytest.approx(span)
+
+
 def test_recovery_and_first_answer_are_measured_from_a_moment() -> None:
     attempts = _run(OK, OK, CONNECT, CONNECT, CONNECT, OK, OK)
     assert recovery_after(attempts, 0.03) == pytest.approx(0.07)

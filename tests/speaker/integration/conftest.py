@@ -1,8 +1,12 @@
-"""One speaker lab for the whole folder (tests/speaker/integration/harness.py), with MetalLB configuration.
+"""One bare lab for the whole folder (hack/lab/bare.py), with MetalLB configuration.
 
-Building it (namespaces, the API emulator with TLS, CRDs and RBAC, three speakers) takes a few seconds, so the
-tests share it: each creates its own Services with its own addresses and leaves the speakers running as it found
-them. The configuration:
+The lab is ``hack.lab.cluster.Lab`` without the ccm and the stand-ins: the API emulator (TLS, RBAC, manifests/base
+installed), three real ``ironlb-speaker`` processes in node namespaces, each node serving Service addresses with a
+local backend that answers with the node's name, a client on the LAN and on a second LAN (``eth1``). The tests write
+what the ccm and the kubelets would (Services with their addresses, EndpointSlices, Node conditions:
+``lab.bare``) and look where a user would (the client's ARP/NDP answers, HTTP through the address, status objects,
+Events, ``ironlbctl status``). Building it takes a few seconds, so the tests share it: each creates its own Services
+with its own addresses and leaves the speakers running as it found them. The configuration:
 
 =============  =====================================  ==============================================
 pool           addresses                              advertised
@@ -16,16 +20,19 @@ bgp            198.51.100.128/25                      BGPAdvertisement ``bgp`` (
 from __future__ import annotations
 
 import shutil
-import tempfile
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.speaker.integration.harness import NAMESPACE, SpeakerLab, available, wait_for
+from hack.lab import neighbours
+from hack.lab.cluster import Lab, LabOptions, speaker_available
+from hack.lab.netns import have_netns_privileges
+from hack.manifests import NAMESPACE
 
 METALLB = "metallb.io/v1beta1"
+#: a planned stop waits this long for BGP peers (GRACEFUL_SHUTDOWN) instead of 2 s
+SPEAKER_ARGS = ("--bgp-graceful-shutdown=0.5s",)
 
 
 def _config_objects() -> list[dict[str, Any]]:
@@ -42,39 +49,44 @@ def _config_objects() -> list[dict[str, Any]]:
     ]
 
 
+def unavailable() -> str | None:
+    """Why the lab cannot run here, or None."""
+    if not have_netns_privileges():
+        return "needs root and iproute2 (network namespaces)"
+    missing = [p for p in ("nft", "arping", "ndisc6", "curl", "openssl", "kubectl") if shutil.which(p) is None]
+    if missing:
+        return "missing programs: " + ", ".join(missing)
+    if not speaker_available():
+        return "ironlb-speaker is not installed (pip install -e .)"
+    return None
+
+
 @pytest.fixture(scope="session")
-def speaker_lab() -> Iterator[SpeakerLab]:
-    reason = available()
+def speaker_lab() -> Iterator[Lab]:
+    reason = unavailable()
     if reason is not None:
         pytest.skip(reason)
-    workdir = Path(tempfile.mkdtemp(prefix="ilb-speaker-lab-"))
-    try:
-        with SpeakerLab(workdir, second_lan=True) as lab:
-            admin = lab.admin
-            assert admin is not None
-            for obj in _config_objects():
-                admin.create(obj)
-            for node in lab.node_names:
-                lab.start_speaker(node)
-            for node in lab.node_names:
-                lab.wait_ready(node)
-            yield lab
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+    options = LabOptions.bare(
+        nodes=3, second_lan=True, speaker_args=SPEAKER_ARGS, objects=tuple(_config_objects()), tag="spk"
+    )
+    with Lab(options) as lab:
+        yield lab
 
 
 @pytest.fixture
-def lab(speaker_lab: SpeakerLab) -> Iterator[SpeakerLab]:
+def lab(speaker_lab: Lab) -> Iterator[Lab]:
     """The shared lab; after each test every speaker runs again and the client's neighbour cache is empty."""
     yield speaker_lab
-    for node in speaker_lab.node_names:
-        proc = speaker_lab.speakers.get(node)
+    bare = speaker_lab.bare
+    assert bare is not None and speaker_lab.supervisor is not None
+    for node in speaker_lab.nodes:
         speaker_lab.topo.link_up(node)
-        speaker_lab.block_traffic(node, False)
-        if proc is None or proc.poll() is not None:
-            if proc is not None:
-                proc.wait(10)
+        bare.block_traffic(node, False)
+        program = speaker_lab.supervisor.programs[f"speaker-{node}"]
+        if not program.running:
+            if program.popen is not None:
+                program.popen.wait(10)
             speaker_lab.start_speaker(node)
-    for node in speaker_lab.node_names:
-        wait_for(lambda n=node: speaker_lab.ready(n), f"{node}'s speaker to be ready again", 30)  # type: ignore[misc]
-    speaker_lab.flush_neighbours()
+    for node in speaker_lab.nodes:
+        speaker_lab.wait_speaker_ready(node, timeout=30)
+    neighbours.flush(speaker_lab.topo)

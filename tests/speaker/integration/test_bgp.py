@@ -1,17 +1,22 @@
 """BGP end to end: the speakers dial BIRD in the router namespace; the router's kernel holds the routes.
 
-BIRD is passive with dynamic neighbours (any node of 192.0.2.0/24 as AS 64513) and merges equal paths into
-ECMP routes in its kernel table, where the checks look (``ip route``: one next hop per advertising node). The
-BGPPeer is created once BIRD runs, so that the sessions come up at once instead of after a connect backoff.
+BIRD is the lab's router (hack/lab/router.py): passive with dynamic neighbours (any node of 192.0.2.0/24 as AS
+64513), merging equal paths into ECMP routes in its kernel table, where the checks look (``ip route``: one next hop
+per advertising node). The BGPPeer is created once BIRD runs, so that the sessions come up at once instead of after
+a connect backoff.
 """
 
 from __future__ import annotations
 
 import shutil
+import time
 
 import pytest
 
-from tests.speaker.integration.harness import NAMESPACE, SpeakerLab, wait_for
+from hack.lab.cluster import Lab
+from hack.lab.kubeapi import wait_for
+from hack.manifests import NAMESPACE
+from tests.speaker.integration.lookups import status_nodes, status_objects
 
 pytestmark = [pytest.mark.netns, pytest.mark.lab, pytest.mark.skipif(shutil.which("bird") is None, reason="no BIRD")]
 
@@ -23,66 +28,77 @@ PEER = {
 }
 
 
-def test_ecmp_from_the_endpoint_nodes_withdrawn_on_endpoint_loss_and_delete(lab: SpeakerLab) -> None:
+def test_ecmp_from_the_endpoint_nodes_withdrawn_on_endpoint_loss_and_delete(lab: Lab) -> None:
+    kube, bare = lab.kube, lab.bare
+    assert kube is not None and bare is not None
     vip = "198.51.100.140"
     prefix = f"{vip}/32"
-    admin = lab.admin
-    assert admin is not None
-    lab.start_bird()
-    admin.create(PEER)
+    router = lab.start_router("bird")
+    kube.create(PEER)
     try:
-        wait_for(lambda: lab.birdc("show", "protocols").count("Established") == 3, "3 BGP sessions Established", 30)
+        wait_for(lambda: router.established() == 3, timeout=30, what="3 BGP sessions Established")
         # externalTrafficPolicy Local: only nodes with a ready endpoint advertise
-        lab.service("bgpweb", [vip], local=True, ready_on=("node1", "node2"))
-        assert wait_for(
-            lambda: lab.next_hops(prefix) == ["192.0.2.11", "192.0.2.12"], "an ECMP route via node1 and node2"
+        bare.service("bgpweb", [vip], local=True, ready_on=("node1", "node2"))
+        wait_for(
+            lambda: router.nexthops(prefix) == ["192.0.2.11", "192.0.2.12"],
+            timeout=20,
+            what="an ECMP route via node1 and node2",
         )
         wait_for(
-            lambda: lab.status_nodes("servicebgpstatuses", "bgpweb") == ["node1", "node2"],
-            "ServiceBGPStatus from node1 and node2",
+            lambda: status_nodes(lab, "ServiceBGPStatus", "bgpweb") == ["node1", "node2"],
+            timeout=20,
+            what="ServiceBGPStatus from node1 and node2",
         )
-        statuses = lab.status_objects("servicebgpstatuses", "bgpweb")
+        statuses = status_objects(lab, "ServiceBGPStatus", "bgpweb")
         assert all(s["status"]["peers"] == ["router"] for s in statuses)
-        status = lab.status("node1")
+        status = lab.speaker_status("node1")
         sessions = {s["peer"]: s for s in status["bgpSessions"]}
         assert sessions["router"]["state"] == "Established"
         routes = {r["prefix"]: r for b in status["bgp"] if b["peer"] == "router" for r in b["routes"]}
         assert routes[prefix]["services"] == ["default/bgpweb"]
         # node2 loses its endpoint: it withdraws, node1 stays
-        lab.endpoints("bgpweb", ("node1",))
-        assert wait_for(lambda: lab.next_hops(prefix) == ["192.0.2.11"], "node2's path withdrawn")
+        bare.endpoints("bgpweb", ("node1",))
+        wait_for(lambda: router.nexthops(prefix) == ["192.0.2.11"], timeout=20, what="node2's path withdrawn")
         wait_for(
-            lambda: lab.status_nodes("servicebgpstatuses", "bgpweb") == ["node1"], "node2's ServiceBGPStatus deleted"
+            lambda: status_nodes(lab, "ServiceBGPStatus", "bgpweb") == ["node1"],
+            timeout=20,
+            what="node2's ServiceBGPStatus deleted",
         )
-        lab.delete_service("bgpweb")
-        wait_for(lambda: not lab.next_hops(prefix), "the route withdrawn after the Service is deleted")
-        wait_for(lambda: not lab.status_objects("servicebgpstatuses", "bgpweb"), "every ServiceBGPStatus deleted")
+        bare.delete_service("bgpweb")
+        wait_for(lambda: not router.nexthops(prefix), timeout=20, what="the route withdrawn after the Service is gone")
+        wait_for(
+            lambda: not status_objects(lab, "ServiceBGPStatus", "bgpweb"),
+            timeout=20,
+            what="every ServiceBGPStatus deleted",
+        )
     finally:
-        lab.delete_service("bgpweb")
-        admin.delete("metallb.io/v1beta2", "bgppeers", "router", NAMESPACE)
-        lab.stop_bird()
+        bare.delete_service("bgpweb")
+        kube.delete("metallb.io/v1beta2", "BGPPeer", "router", NAMESPACE)
+        lab.stop_router()
 
 
-def _session_state(lab: SpeakerLab, node: str) -> str:
-    return str({s["peer"]: s["state"] for s in lab.status(node)["bgpSessions"]}.get("router", ""))
+def _session_state(lab: Lab, node: str) -> str:
+    return str({s["peer"]: s["state"] for s in lab.speaker_status(node)["bgpSessions"]}.get("router", ""))
 
 
-def test_bfd_down_drops_the_bgp_session_before_the_hold_timer(lab: SpeakerLab) -> None:
-    admin = lab.admin
-    assert admin is not None
-    lab.start_bird(bfd=True)
+def test_bfd_down_drops_the_bgp_session_before_the_hold_timer(lab: Lab) -> None:
+    kube = lab.kube
+    assert kube is not None
+    lab.start_router("bird", bfd=True)
     profile = {
         "apiVersion": "metallb.io/v1beta1",
         "kind": "BFDProfile",
         "metadata": {"name": "fast", "namespace": NAMESPACE},
         "spec": {"receiveInterval": 100, "transmitInterval": 100, "detectMultiplier": 3},
     }
-    admin.create(profile)
-    admin.create({**PEER, "spec": {**PEER["spec"], "bfdProfile": "fast"}})  # type: ignore[dict-item]
+    kube.create(profile)
+    kube.create({**PEER, "spec": {**PEER["spec"], "bfdProfile": "fast"}})  # type: ignore[dict-item]
     try:
-        wait_for(lambda: _session_state(lab, "node1") == "Established", "node1's BGP session", 30)
+        wait_for(lambda: _session_state(lab, "node1") == "Established", timeout=30, what="node1's BGP session")
         bfd = wait_for(
-            lambda: [s for s in lab.status("node1")["bfdSessions"] if s["state"] == "up"], "node1's BFD session up", 30
+            lambda: [s for s in lab.speaker_status("node1")["bfdSessions"] if s["state"] == "up"],
+            timeout=30,
+            what="node1's BFD session up",
         )
         assert (bfd[0]["peer"], bfd[0]["local"], bfd[0]["profile"]) == ("192.0.2.1", "192.0.2.11", "fast")
         # the router's BFD packets stop reaching node1 (BGP's keepalives still flow; the hold time is 9 s): node1
@@ -90,12 +106,91 @@ def test_bfd_down_drops_the_bgp_session_before_the_hold_timer(lab: SpeakerLab) -
         rules = "table inet nobfd {\n  chain bfdin { type filter hook input priority 0; udp dport 3784 drop; }\n}\n"
         lab.topo.run("node1", "nft", "-f", "-", input=rules)
         try:
-            wait_for(lambda: _session_state(lab, "node1") != "Established", "BFD to drop the BGP session", 5)
-            assert "BFD session to 192.0.2.1 went down" in lab.log("node1", 20000)
+            wait_for(
+                lambda: _session_state(lab, "node1") != "Established", timeout=5, what="BFD to drop the BGP session"
+            )
+            assert "BFD session to 192.0.2.1 went down" in lab.logs("speaker-node1", 2000)
         finally:
             lab.topo.run("node1", "nft", "delete", "table", "inet", "nobfd")
-        wait_for(lambda: _session_state(lab, "node1") == "Established", "the session back after BFD recovers", 30)
+        wait_for(
+            lambda: _session_state(lab, "node1") == "Established",
+            timeout=30,
+            what="the session back after BFD recovers",
+        )
     finally:
-        admin.delete("metallb.io/v1beta2", "bgppeers", "router", NAMESPACE)
-        admin.delete("metallb.io/v1beta1", "bfdprofiles", "fast", NAMESPACE)
-        lab.stop_bird()
+        kube.delete("metallb.io/v1beta2", "BGPPeer", "router", NAMESPACE)
+        kube.delete("metallb.io/v1beta1", "BFDProfile", "fast", NAMESPACE)
+        lab.stop_router()
+
+
+_SILENT = (
+    "table inet silent {\n"
+    "  chain in { type filter hook input priority -10; iifname \"eth0\" drop; }\n"
+    "  chain out { type filter hook output priority -10; oifname \"eth0\" drop; }\n"
+    "}\n"
+)
+
+
+def test_bfd_down_removes_the_routes_at_once_even_with_graceful_restart_negotiated(lab: Lab) -> None:
+    """Graceful restart makes a router keep a silent speaker's routes (for the restart time, or the hold time);
+    BFD is what removes them at once. BIRD runs BFD and is graceful-restart aware (its default); the peer asks for
+    graceful restart. node1's link then goes silent in both directions: no FIN, no NOTIFICATION, only BFD."""
+    kube, bare = lab.kube, lab.bare
+    assert kube is not None and bare is not None
+    vip = "198.51.100.141"
+    prefix = f"{vip}/32"
+    router = lab.start_router("bird", bfd=True)
+    profile = {
+        "apiVersion": "metallb.io/v1beta1",
+        "kind": "BFDProfile",
+        "metadata": {"name": "fast-gr", "namespace": NAMESPACE},
+        "spec": {"receiveInterval": 100, "transmitInterval": 100, "detectMultiplier": 3},
+    }
+    kube.create(profile)
+    spec = {**PEER["spec"], "holdTime": "30s", "bfdProfile": "fast-gr", "enableGracefulRestart": True}
+    kube.create({**PEER, "spec": spec})
+    try:
+        wait_for(lambda: router.established() == 3, timeout=30, what="3 BGP sessions Established")
+        wait_for(
+            lambda: all(
+                any(s["state"] == "up" for s in lab.speaker_status(n)["bfdSessions"]) for n in ("node1", "node2")
+            ),
+            timeout=30,
+            what="BFD up on node1 and node2",
+        )
+        details = router.birdc("show", "protocols", "all")
+        negotiated = [block for block in details.split("\n\n") if "192.0.2.11" in block]
+        assert negotiated and "Graceful restart" in negotiated[0].split("Neighbor caps")[-1], details
+        bare.service("grweb", [vip], local=True, ready_on=("node1", "node2"))
+        wait_for(
+            lambda: router.nexthops(prefix) == ["192.0.2.11", "192.0.2.12"],
+            timeout=20,
+            what="an ECMP route via node1 and node2",
+        )
+        lab.topo.run("node1", "nft", "-f", "-", input=_SILENT)
+        try:
+            # the hold time is 30 s and graceful restart would keep the routes longer still: only BFD (3 x 100 ms)
+            # can remove node1's path this soon
+            silenced = time.monotonic()
+            wait_for(
+                lambda: router.nexthops(prefix) == ["192.0.2.12"],
+                timeout=3,
+                interval=0.02,
+                what="node1's path removed by BFD",
+            )
+            print(f"node1's path removed {time.monotonic() - silenced:.3f} s after its link went silent")
+            details = router.birdc("show", "protocols", "all")
+            node1 = [block for block in details.split("\n\n") if "192.0.2.11" in block]
+            assert node1 and "BFD session down" in node1[0], details
+        finally:
+            lab.topo.run("node1", "nft", "delete", "table", "inet", "silent")
+        wait_for(
+            lambda: router.nexthops(prefix) == ["192.0.2.11", "192.0.2.12"],
+            timeout=30,
+            what="node1's path back once its link speaks again",
+        )
+    finally:
+        bare.delete_service("grweb")
+        kube.delete("metallb.io/v1beta2", "BGPPeer", "router", NAMESPACE)
+        kube.delete("metallb.io/v1beta1", "BFDProfile", "fast-gr", NAMESPACE)
+        lab.stop_router()

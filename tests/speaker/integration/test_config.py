@@ -7,29 +7,32 @@ from typing import Any
 
 import pytest
 
-from tests.speaker.integration.harness import NAMESPACE, SpeakerLab, wait_for
+from hack.lab import neighbours
+from hack.lab.cluster import Lab
+from hack.lab.kubeapi import wait_for
+from hack.manifests import NAMESPACE
+from tests.speaker.integration.lookups import arp_owner
 
 pytestmark = [pytest.mark.netns, pytest.mark.lab]
 
 
-def states(lab: SpeakerLab) -> dict[str, dict[str, Any]]:
-    assert lab.admin is not None
-    items = lab.admin.list("metallb.io/v1beta1", "configurationstates", NAMESPACE)
+def states(lab: Lab) -> dict[str, dict[str, Any]]:
+    assert lab.kube is not None
+    items = lab.kube.list("metallb.io/v1beta1", "ConfigurationState", NAMESPACE)
     return {o["metadata"]["name"]: o for o in items}
 
 
-def test_an_invalid_configuration_is_reported_and_the_last_good_one_kept(lab: SpeakerLab) -> None:
-    admin = lab.admin
-    assert admin is not None
+def test_an_invalid_configuration_is_reported_and_the_last_good_one_kept(lab: Lab) -> None:
+    kube, bare = lab.kube, lab.bare
+    assert kube is not None and bare is not None
     vip = "198.51.100.14"
-    lab.service("cfg", [vip])
+    bare.service("cfg", [vip])
     try:
-        owner = lab.node_of_mac(wait_for(lambda: lab.arping(vip), "an ARP answer"))
-        assert owner is not None
-        wanted = {f"speaker-{n}" for n in lab.node_names}
-        wait_for(lambda: wanted <= set(states(lab)), "every speaker's ConfigurationState")
+        owner = arp_owner(lab, vip)
+        wanted = {f"speaker-{n}" for n in lab.nodes}
+        wait_for(lambda: wanted <= set(states(lab)), timeout=20, what="every speaker's ConfigurationState")
         found = states(lab)
-        for node in lab.node_names:
+        for node in lab.nodes:
             state = found[f"speaker-{node}"]
             assert state["metadata"]["labels"] == {
                 "metallb.io/component-type": "speaker",
@@ -37,7 +40,7 @@ def test_an_invalid_configuration_is_reported_and_the_last_good_one_kept(lab: Sp
             }
             assert state["status"]["result"] == "Valid"
         # a pool overlapping pool "l2": every speaker refuses the new configuration, keeps the last good one
-        admin.create(
+        kube.create(
             {
                 "apiVersion": "metallb.io/v1beta1",
                 "kind": "IPAddressPool",
@@ -48,20 +51,26 @@ def test_an_invalid_configuration_is_reported_and_the_last_good_one_kept(lab: Sp
         wait_for(
             lambda: all(s.get("status", {}).get("result") == "Invalid" for s in states(lab).values()
                         if s["metadata"]["name"].startswith("speaker-")),
-            "every speaker's ConfigurationState to say Invalid",
+            timeout=20,
+            what="every speaker's ConfigurationState to say Invalid",
         )  # fmt: skip
         summary = states(lab)[f"speaker-{owner}"]["status"]["errorSummary"]
         assert "overlapping" in summary and "overlaps" in summary, summary
         events = wait_for(
-            lambda: [e for e in admin.list("v1", "events", NAMESPACE) if e["reason"] == "ConfigurationInvalid"],
-            "the ConfigurationInvalid Event",
+            lambda: [e for e in kube.list("v1", "Event", NAMESPACE) if e["reason"] == "ConfigurationInvalid"],
+            timeout=20,
+            what="the ConfigurationInvalid Event",
         )
         assert events[0]["involvedObject"]["name"] == "overlapping"
-        metrics = lab.topo.run(owner, "curl", "-sf", "http://127.0.0.1:9120/metrics").stdout
+        metrics = lab.run(owner, "curl", "-sf", "http://127.0.0.1:9120/metrics", check=True).stdout
         assert "metallb_k8s_client_config_stale_bool 1.0" in metrics
-        lab.flush_neighbours()
-        assert lab.arping(vip) == lab.mac(owner), "the last good configuration still announces"
+        neighbours.flush(lab.topo)
+        assert neighbours.arping_one(lab.topo, vip) == lab.mac(owner), "the last good configuration still announces"
     finally:
-        admin.delete("metallb.io/v1beta1", "ipaddresspools", "overlapping", NAMESPACE)
-        lab.delete_service("cfg")
-    wait_for(lambda: all(s.get("status", {}).get("result") == "Valid" for s in states(lab).values()), "Valid again")
+        kube.delete("metallb.io/v1beta1", "IPAddressPool", "overlapping", NAMESPACE)
+        bare.delete_service("cfg")
+    wait_for(
+        lambda: all(s.get("status", {}).get("result") == "Valid" for s in states(lab).values()),
+        timeout=20,
+        what="Valid again",
+    )
