@@ -24,10 +24,31 @@
 
 Every input is handled on the loop as it arrives (no queue between a membership event and the announcer); only
 writes to the API server go through queues, so an unreachable API server delays reports and never what is
-announced. Start-up waits for every cache and the first parse, opens the data plane, joins the membership (up to
-2 s) and only then decides, so a starting speaker does not claim addresses a peer it has not heard from yet owns.
-SIGTERM runs :class:`speaker.handover.PlannedStop`: release every address (answered for a grace period), leave the
-membership (the next owners take over at once), drain BGP, stop answering, exit 0.
+announced.
+
+Two invariants order start-up and shutdown; an address must be answered at every moment a client may ask for it.
+
+1. **No node is elected owner before it can answer** (start and restart). Start-up waits for every cache and the
+   first parse, opens the data plane (the announcer's sockets), joins the membership as a member that is *not
+   ready* (metadata ``"ready": false`` and no interface: :mod:`speaker.liveness`), waits until it has heard the
+   others (up to 2 s), starts the L2 controller on that view, and only then publishes ``"ready": true`` with the
+   interfaces it answers on. Every speaker's election, this one's included, skips members that are not ready
+   (:mod:`speaker.view`), so until that moment nobody hands this node an address, and the current owners keep
+   answering; from that moment it can answer what it wins, and it takes its addresses over as planned moves
+   (invariant 2). A speaker whose configuration never loaded stays not ready. A restarted process joins as a new
+   epoch that is not ready either, so even a restart faster than failure detection moves its addresses to a
+   ready node at once instead of leaving them with a process that cannot answer yet. (With ``--membership=false``
+   others cannot see readiness; a node counts as ready while its Node is Ready.)
+2. **The next owner announces before the leaving one stops answering** (planned moves: SIGTERM, a node joining or
+   becoming ready, labels, links). The leaving owner releases each address with a grace period
+   (:func:`speaker.handover.release_grace`, longer than the next owner's probe): it stops announcing but keeps
+   answering requests until it sees the next owner's gratuitous ARP / unsolicited NA from a known speaker MAC, at
+   most for the grace. The next owner probes ignoring speaker MACs (the old owner still answers) and then announces.
+   SIGTERM runs :class:`speaker.handover.PlannedStop`: release every address, leave the membership (the next owners
+   take over at once), drain BGP, stop answering once every address was taken over (or its grace is over), exit 0.
+
+tests/speaker/test_startup_order.py checks both on the real view, controller and L2 cores of several nodes;
+e2e/test_l2.py checks them with real speakers, from a client.
 """
 
 from __future__ import annotations
@@ -38,7 +59,7 @@ import gc
 import ipaddress
 import signal
 import time
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from loguru import logger
@@ -58,13 +79,14 @@ from speaker.bfd.manager import BfdManager
 from speaker.bgp.manager import BgpManager
 from speaker.bgpcontroller import BgpController
 from speaker.configuration import ConfigWatcher
-from speaker.l2.announcer import Announcer
+from speaker.l2.announcer import Announcer, AnnouncerEvent
 from speaker.l2.core.announce import AnnounceConfig
+from speaker.l2.core.ownership import AddressReleased
 from speaker.l2.core.probe import ProbeConfig
 from speaker.l2.interfaces import DEFAULT_EXCLUDE, InterfaceFilter
 from speaker.l2.metrics import register as register_l2_metrics
 from speaker.l2controller import Context, L2Controller
-from speaker.liveness import Liveness, MembershipLiveness, Metadata, NodeConditionsLiveness
+from speaker.liveness import Liveness, MembershipLiveness, Metadata, NodeConditionsLiveness, speaker_liveness
 from speaker.membership import LIVE_SET_EVENTS, MemberFailed, MembershipEvent
 from speaker.membership.metrics import MembershipMetrics
 from speaker.metrics import SpeakerMetrics
@@ -73,7 +95,6 @@ from speaker.status import snapshot
 from speaker.status.crs import StatusWriter
 from speaker.status.grpc_server import StatusServer
 from speaker.view import Changes, SpeakerView
-from speaker.view import Liveness as ViewLiveness
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -226,10 +247,11 @@ class Speaker:
         meta = Metadata.decode(info.metadata) if info is not None else None
         if self.l2 is not None:
             self.l2.learn_macs({event.name: meta}, now)
-        live = ViewLiveness(info is not None, meta.interfaces_up if meta is not None else None)
+        live = speaker_liveness(info is not None, info.metadata if info is not None else None)
         self._dispatch(self.view.set_liveness(event.name, live), Context(failed, now))
 
-    def _on_link_change(self) -> None:
+    def _publish_metadata(self) -> None:
+        """Our links, ports or readiness changed: tell the other speakers (and our own view)."""
         if self.l2 is None or self.liveness is None:
             return
         self.liveness.set_metadata(self.l2.metadata().encode())
@@ -309,9 +331,9 @@ class Speaker:
             probe=o.l2_probe,
             grace=handover.release_grace(probe),
             clock=asyncio.get_running_loop().time,
-            on_link_change=self._on_link_change,
+            on_metadata_change=self._publish_metadata,
         )
-        metadata = self.l2.metadata().encode()
+        metadata = self.l2.metadata().encode()  # not ready: we join as a member that nobody elects (yet)
         if o.membership:
             host = self._membership_address()
             liveness = MembershipLiveness(
@@ -333,9 +355,8 @@ class Speaker:
             self.liveness = nodes
             nodes.set_nodes(self.view.node_views)
         for info in self.liveness.view():
-            meta = Metadata.decode(info.metadata)
-            self.view.set_liveness(info.name, ViewLiveness(True, meta.interfaces_up if meta else None))
-            self.l2.learn_macs({info.name: meta}, asyncio.get_running_loop().time())
+            self.view.set_liveness(info.name, speaker_liveness(True, info.metadata))
+            self.l2.learn_macs({info.name: Metadata.decode(info.metadata)}, asyncio.get_running_loop().time())
         manager = BgpManager(listen_port=None, shutdown_wait=o.bgp_graceful_shutdown)
         await manager.start()
         self.bgp = BgpController(
@@ -397,20 +418,42 @@ class Speaker:
         owned = self.l2.release_all() if self.l2 is not None else []
         grace = self.l2.grace if self.l2 is not None and owned else 0.0
         plan = handover.PlannedStop(grace=grace, deadline=STOP_DEADLINE)
+        pending: list[handover.Step] = []  # steps fed by callbacks (an address taken over, BGP drained)
+        wake = asyncio.Event()
+
+        def feed(steps: list[handover.Step]) -> None:
+            pending.extend(steps)
+            wake.set()
+
+        def on_released(event: AnnouncerEvent) -> None:
+            if isinstance(event, AddressReleased):  # its next owner announced it (or its grace ran out)
+                feed(plan.released(event.ip, loop.time()))
+
+        if self.announcer is not None:
+            self.announcer.add_listener(on_released)
         tasks: list[asyncio.Task[Any]] = [loop.create_task(self.status.withdraw_all(limit=1.5))]
         for step in plan.start(loop.time(), owned):
             if isinstance(step, handover.LeaveMembership) and self.liveness is not None:
                 tasks.append(loop.create_task(self.liveness.leave()))
             elif isinstance(step, handover.DrainBgp):
-                tasks.append(loop.create_task(self._drain_bgp(plan)))
+                tasks.append(loop.create_task(self._drain_bgp(plan, feed)))
         logger.bind(addresses=len(owned), grace=plan.grace).info("stopping: handing the addresses over")
-        while not plan.done:
-            deadline = plan.next_deadline()
-            if deadline is not None:
-                await asyncio.sleep(max(0.0, deadline - loop.time()))
-            for step in plan.handle_timer(loop.time()):
+        while True:
+            steps = list(pending)
+            pending.clear()
+            for step in steps:
                 if isinstance(step, handover.StopAnswering) and self.announcer is not None:
                     await self.announcer.stop()
+            if pending:
+                continue
+            if plan.done:
+                break
+            deadline = plan.next_deadline()
+            wake.clear()
+            if deadline is not None:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(wake.wait(), max(0.0, deadline - loop.time()))
+            pending.extend(plan.handle_timer(loop.time()))
         if self.liveness is not None:
             self.liveness.close()
         await asyncio.wait(tasks, timeout=1.0)
@@ -419,14 +462,14 @@ class Speaker:
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self.recorder.flush(), timeout=0.5)
 
-    async def _drain_bgp(self, plan: handover.PlannedStop) -> None:
+    async def _drain_bgp(self, plan: handover.PlannedStop, feed: Callable[[list[handover.Step]], None]) -> None:
         try:
             if self.bgp is not None:
                 await self.bgp.shutdown()
         except Exception:
             logger.exception("BGP shutdown failed")
         finally:
-            plan.bgp_drained(asyncio.get_running_loop().time())
+            feed(plan.bgp_drained(asyncio.get_running_loop().time()))
 
     # ===== the status service ==================================================================================
     def snapshot(self) -> pb.StatusResponse:

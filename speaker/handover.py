@@ -13,20 +13,27 @@ new allocation    PROBE: any answer is a foreign host        (none)
 failover          PROBE_IGNORING_SPEAKERS: the dead owner's  (dead)
                   MACs are ignored, a foreign host is not
 planned move      PROBE_IGNORING_SPEAKERS: the old owner     ``release(after=grace)``: stops its gratuitous
-(LEAVE, or lost   still answers during the probe, and its    packets at once, keeps answering requests for
-to a live node)   MACs (from membership) are ignored         ``grace`` > probe + decision time, then goes quiet
+(LEAVE, or lost   still answers during the probe, and its    packets at once, keeps answering requests until
+to a live node)   MACs (from membership) are ignored         it sees the new owner's gratuitous ARP / unsolicited
+                                                             NA from a known speaker MAC, at most ``grace`` >
+                                                             probe + decision time, then goes quiet
 resumed           PROBE_IGNORING_SPEAKERS (start-up,         (unknown: possibly a speaker in its grace)
                   endpoints back, configuration change)
 ================  =========================================  ====================================================
 
 ``--l2-probe=false`` makes every takeover IMMEDIATE. So at every moment of a planned move some speaker answers
 requests for the address, and the new owner's first gratuitous packet goes out *before* the old owner stops
-answering: "the next owner announces before the leaving one stops answering".
+answering: "the next owner announces before the leaving one stops answering". The old owner's early stop is
+triggered by that very packet, so it cannot come first; a next owner that never announces (dead, not elected after
+all, its MAC unknown) leaves the old one answering for the whole grace, as before. Clients that hear the
+announcement move to the new owner at once; two owners answering together, which made a client's cache flip
+between them, now last one LAN hop instead of the whole grace.
 
 :class:`PlannedStop` is the leaving speaker's side of that, as steps over time (SIGTERM in :mod:`speaker.app`)::
 
     t0            Release(ip, grace) for every owned address; LeaveMembership; DrainBgp
-    t0 + grace    StopAnswering (close the announcer)      - once every address's grace is over
+    t0 + grace    StopAnswering (close the announcer)      - once every address's grace is over, or earlier once
+                                                              every address was taken over (``released``)
     then          Exit                                      - once BGP has drained (or its time is up)
 
 A test drives it against the real L2 cores of two nodes and checks, millisecond by millisecond, that the address
@@ -144,6 +151,7 @@ class PlannedStop:
         """
         self.grace = grace
         self.deadline = deadline
+        self._outstanding: set[IPAddress] = set()  # released addresses the data plane still answers
         self._started: float | None = None
         self._bgp_done = False
         self._answering = True
@@ -152,6 +160,7 @@ class PlannedStop:
     def start(self, now: float, owned: Iterable[IPAddress]) -> list[Step]:
         """SIGTERM: release what we own, leave, drain BGP."""
         self._started = now
+        self._outstanding = set(owned)
         steps: list[Step] = [Release(ip, self.grace) for ip in sorted(owned, key=lambda a: (a.version, a))]
         steps += [LeaveMembership(), DrainBgp()]
         return steps
@@ -160,11 +169,16 @@ class PlannedStop:
         self._bgp_done = True
         return self.handle_timer(now)
 
+    def released(self, ip: IPAddress, now: float) -> list[Step]:
+        """The data plane no longer answers ``ip`` (its next owner announced it, or its grace ran out)."""
+        self._outstanding.discard(ip)
+        return self.handle_timer(now)
+
     def next_deadline(self) -> float | None:
         if self._started is None or self._exited:
             return None
         if self._answering:
-            return self._started + self.grace
+            return self._started + self.grace if self._outstanding else self._started
         return self._started + self.deadline
 
     def handle_timer(self, now: float) -> list[Step]:
@@ -172,7 +186,7 @@ class PlannedStop:
             return []
         steps: list[Step] = []
         elapsed = now - self._started
-        if self._answering and (elapsed >= self.grace or elapsed >= self.deadline):
+        if self._answering and (not self._outstanding or elapsed >= self.grace or elapsed >= self.deadline):
             self._answering = False
             steps.append(StopAnswering())
         if not self._answering and (self._bgp_done or elapsed >= self.deadline):

@@ -11,10 +11,16 @@
         v
     Announcer events: AddressAnnounced -> ServiceL2Status + nodeAssigned + takeover latency metric
                       AddressConflict  -> Warning AddressConflict on the Service
-                      LinkEvent        -> the app republishes our interfaces (membership metadata)
+                      LinkEvent, PortsChanged -> the app republishes our metadata (membership)
 
 An address shared by several Services (``allow-shared-ip``) is answered once, on the union of their interfaces.
 Every decision is taken on the event loop as soon as its input arrives: nothing here waits for the API server.
+
+What this node publishes about itself (:meth:`L2Controller.metadata`) carries the start-up invariant of
+:mod:`speaker.app`, "no node is elected owner before it can answer": it is *ready* only once this controller runs
+(:meth:`start`: caches synced, membership joined, the announcer's ports open) on a loaded configuration, and until
+then it lists no interface, so no speaker - this one included - counts it as a candidate. Readiness is checked after
+every batch of decisions and published through ``on_metadata_change`` when it changes.
 """
 
 from __future__ import annotations
@@ -27,8 +33,8 @@ from loguru import logger
 
 from ironlb.api.addresses import IPAddress
 from speaker.handover import Cause, classify, takeover_mode
-from speaker.l2.announcer import Announcer, AnnouncerEvent
-from speaker.l2.core.ownership import AddressAnnounced, AddressReleased, Takeover
+from speaker.l2.announcer import Announcer, AnnouncerEvent, PortsChanged
+from speaker.l2.core.ownership import AddressAnnounced, AddressReleased, Phase, Takeover
 from speaker.l2.core.probe import AddressConflict
 from speaker.l2.interfaces import LinkEvent
 from speaker.liveness import Metadata
@@ -37,7 +43,7 @@ from speaker.status.crs import L2, StatusWriter
 from speaker.view import SpeakerView
 
 Interfaces = frozenset[str] | None
-#: forget the MACs of a speaker this long after it was last seen alive
+#: forget the MACs of a speaker this long after it was last seen alive (a live speaker's are never forgotten)
 MAC_MEMORY = 600.0
 
 
@@ -90,7 +96,7 @@ class L2Controller:
         probe: bool,
         grace: float,
         clock: Callable[[], float],
-        on_link_change: Callable[[], None],
+        on_metadata_change: Callable[[], None],
     ) -> None:
         self.view = view
         self.node = view.node
@@ -100,7 +106,7 @@ class L2Controller:
         self.probe = probe
         self.grace = grace
         self._clock = clock
-        self._on_link_change = on_link_change
+        self._on_metadata_change = on_metadata_change
         #: Services this node owns -> (addresses, interfaces)
         self._owned: dict[str, tuple[tuple[IPAddress, ...], Interfaces]] = {}
         self._table: dict[IPAddress, Interfaces] = {}
@@ -112,35 +118,47 @@ class L2Controller:
         self._macs: dict[str, tuple[tuple[str, ...], float]] = {}
         self._started = False
         self._stopping = False
+        self._published_ready = False
 
     # -- lifecycle ---------------------------------------------------------------------------------------------
     def start(self) -> None:
-        """Take the view as it is now (after start-up: caches synced, membership joined) and announce."""
+        """Take the view as it is now (after start-up: caches synced, membership joined, ports open) and act on it.
+
+        This node is not a candidate in that view yet (it was not ready); it becomes one when the metadata this
+        makes ready reaches the view (``on_metadata_change``; our own MemberMetadataChanged), and takes over then,
+        as a planned move from the current owners.
+        """
         self.announcer.add_listener(self._on_announcer_event)
         for record in self.view.l2.values():
             if record.decision.owner is not None:
                 self._seen.update(record.state.addresses)
         self._started = True
         self.on_changes(set(self.view.l2), Context())
+        self._check_ready()
 
     def release_all(self) -> list[IPAddress]:
-        """Planned stop: release every address (answered ``grace`` longer) and ignore further decisions."""
+        """Planned stop: release every address (answered ``grace`` longer, or until its next owner announces it)
+        and ignore further decisions. Returns the addresses still answered for now (an address that was only being
+        probed is dropped at once: nobody ever heard it from us)."""
         self._stopping = True
         released = sorted(self._table, key=lambda a: (a.version, a))
         for ip in released:
             self.announcer.release(ip, after=self.grace)
+        phases = self.announcer.phases()
+        answered = [ip for ip in released if phases.get(ip) is Phase.RELEASING]
         for key in list(self._owned):
             for ip in self._owned[key][0]:
                 self.metrics.set_announced(key, "layer2", self.node, str(ip), False)
         self._owned.clear()
         self._table.clear()
-        return released
+        return answered
 
     # -- decisions ---------------------------------------------------------------------------------------------
     def on_changes(self, keys: Iterable[str], context: Context) -> None:
         """The view's decisions for ``keys`` changed; update the table."""
         if not self._started or self._stopping:
             return
+        self._check_ready()  # the configuration may just have loaded
         touched: set[IPAddress] = set()
         causes: dict[IPAddress, tuple[Cause, str]] = {}
         newly_owned: list[str] = []
@@ -236,20 +254,37 @@ class L2Controller:
         return out
 
     # -- membership ----------------------------------------------------------------------------------------------
+    @property
+    def ready(self) -> bool:
+        """This node acts on what it wins: started, not stopping, with a configuration. Others may elect it."""
+        return self._started and not self._stopping and self.view.config is not None
+
     def metadata(self) -> Metadata:
-        """What this node publishes: interfaces whose link is up, and their MACs."""
-        links = self.announcer.interfaces()
-        return Metadata(frozenset(name for name, link in links.items() if link.up), tuple(self.announcer.macs()))
+        """What this node publishes: readiness, the interfaces it answers on (none until ready), and their MACs."""
+        ready = self.ready
+        up = frozenset(self.announcer.answering()) if ready else frozenset()
+        return Metadata(up, tuple(self.announcer.macs()), ready)
+
+    def _check_ready(self) -> None:
+        if self.ready != self._published_ready:
+            self._published_ready = self.ready
+            logger.bind(ready=self.ready).info("this speaker can be elected now" if self.ready else "not electable")
+            self._on_metadata_change()
 
     def learn_macs(self, members: Mapping[str, Metadata | None], now: float) -> None:
-        """Every speaker's MACs (those that left recently included): a planned move's probe ignores them."""
+        """Every speaker's MACs (those that left recently included): a planned move's probe ignores them, and a
+        releasing owner ends its grace when the next owner announces from one of them."""
         for name, meta in members.items():
             if meta is not None:
                 self._macs[name] = (meta.macs, now)
             elif name in self._macs:
                 self._macs[name] = (self._macs[name][0], now)
-        for name in [n for n, (_, seen) in self._macs.items() if now - seen > MAC_MEMORY]:
-            del self._macs[name]
+        for name, (macs, seen) in list(self._macs.items()):
+            live = self.view.liveness.get(name)
+            if live is not None and live.alive:
+                self._macs[name] = (macs, now)  # alive now: seen now, however long ago its last event was
+            elif now - seen > MAC_MEMORY:
+                del self._macs[name]
         self.announcer.set_speaker_macs(sorted({mac for macs, _ in self._macs.values() for mac in macs}))
 
     # -- announcer events ----------------------------------------------------------------------------------------
@@ -257,8 +292,8 @@ class L2Controller:
         return sorted(key for key, (addresses, _) in self._owned.items() if ip in addresses)
 
     def _on_announcer_event(self, event: AnnouncerEvent) -> None:
-        if isinstance(event, LinkEvent):
-            self._on_link_change()
+        if isinstance(event, LinkEvent | PortsChanged):
+            self._on_metadata_change()
         elif isinstance(event, AddressAnnounced):
             self._announced_ip(event)
         elif isinstance(event, AddressConflict):
@@ -272,6 +307,10 @@ class L2Controller:
                 )
         elif isinstance(event, AddressReleased):
             self._announced.pop(event.ip, None)
+            if event.handed_to:
+                logger.bind(ip=str(event.ip), mac=event.handed_to).info(
+                    "its next owner announces it; no longer answering"
+                )
 
     def _announced_ip(self, event: AddressAnnounced) -> None:
         pending = self._pending.pop(event.ip, None)

@@ -12,11 +12,21 @@ speaker does not care which source produced them.
   same rule (every speaker must see the same candidates, or two of them announce one address). Slow (the
   node-monitor grace period: tens of seconds), but needs no UDP.
 
-Metadata is a small JSON object every speaker publishes about itself: the L2 interfaces whose link is up (the
-election drops a speaker without a usable link from the candidates of addresses on that link) and their MACs (the
-new owner of an address ignores the old owner's MACs when it probes during a planned move)::
+Metadata is a small JSON object every speaker publishes about itself: whether it is *ready*, the L2 interfaces on
+which it answers ARP/NDP (the election drops a speaker without a usable link from the candidates of addresses on
+that link) and their MACs (the new owner of an address ignores the old owner's MACs when it probes during a planned
+move, and a releasing owner recognises the new owner's announcements by them)::
 
-    {"up": ["eth0"], "macs": ["02:00:00:00:00:02"]}
+    {"up": ["eth0"], "macs": ["02:00:00:00:00:02"], "ready": true}
+
+**Readiness** carries the start-up invariant "no speaker is elected owner before it can answer"
+(:mod:`speaker.app`). A starting speaker joins the membership as soon as it can (it needs the live set to decide),
+but publishes ``"ready": false`` and no interface until its L2 controller runs on a loaded configuration and its
+announcer answers on the interfaces it lists; :func:`speaker_liveness` makes such a member alive but not a
+candidate, on every node alike (its own view included), so nobody hands it an address meanwhile. The empty ``up``
+list keeps older speakers, which do not read ``ready``, from electing it too. Metadata without the key (an older
+speaker) counts as ready, as it did before. With ``--membership=false`` other nodes cannot see a speaker's metadata:
+there a node counts as ready while its Node is Ready, and the invariant holds only for the local decisions.
 """
 
 from __future__ import annotations
@@ -34,6 +44,7 @@ from speaker.membership import MemberInfo, Membership, MembershipConfig, Members
 from speaker.membership.core.codec import Address
 from speaker.membership.metrics import MembershipMetrics
 from speaker.membership.udp import MembershipEndpoint
+from speaker.view import Liveness as ViewLiveness
 
 Listener = Callable[[MembershipEvent], None]
 NODE_CONDITIONS = "node-conditions"
@@ -44,14 +55,17 @@ MEMBERSHIP = "membership"
 class Metadata:
     """What a speaker publishes about itself."""
 
+    #: interfaces on which it answers ARP/NDP (empty while it is not ready)
     interfaces_up: frozenset[str]
     macs: tuple[str, ...] = ()
+    #: it acts on what it wins: an election may make it owner (see the module docstring)
+    ready: bool = True
 
     def encode(self, limit: int = 512) -> bytes:
         """JSON, shortened to ``limit`` bytes by dropping MACs, then interfaces, from the end (sorted order)."""
         up, macs = sorted(self.interfaces_up), sorted(self.macs)
         while True:
-            data = json.dumps({"up": up, "macs": macs}, separators=(",", ":")).encode()
+            data = json.dumps({"up": up, "macs": macs, "ready": self.ready}, separators=(",", ":")).encode()
             if len(data) <= limit or not (up or macs):
                 return data
             if macs:
@@ -72,9 +86,22 @@ class Metadata:
             return None
         up = obj.get("up")
         macs = obj.get("macs") or []
-        if not isinstance(up, list) or not isinstance(macs, list):
+        ready = obj.get("ready", True)  # older speakers do not say: they were taken as ready, and still are
+        if not isinstance(up, list) or not isinstance(macs, list) or not isinstance(ready, bool):
             return None
-        return cls(frozenset(str(i) for i in up), tuple(str(m) for m in macs))
+        return cls(frozenset(str(i) for i in up), tuple(str(m) for m in macs), ready)
+
+
+def speaker_liveness(alive: bool, metadata: bytes | None) -> ViewLiveness:
+    """What the view needs to know about a speaker: alive, ready (a candidate at all), where it answers.
+
+    Unreadable or missing metadata (an older speaker, or Node conditions, which carry none) leaves the interfaces
+    unknown (assumed up) and counts as ready, as before readiness existed.
+    """
+    meta = Metadata.decode(metadata) if metadata else None
+    if meta is None:
+        return ViewLiveness(alive)
+    return ViewLiveness(alive, meta.interfaces_up, meta.ready)
 
 
 class MembershipLiveness:
@@ -155,8 +182,11 @@ class MembershipLiveness:
             self.endpoint.set_keys([*keys, *previous])
 
     def set_metadata(self, metadata: bytes) -> None:
+        """Publish new metadata; before :meth:`start` the core keeps it and the first datagrams carry it."""
         if self.endpoint is not None:
             self.endpoint.set_metadata(metadata)
+        else:
+            self.core.set_metadata(metadata)  # sans-IO: only queued; the endpoint flushes it when it opens
 
     def view(self) -> MembershipView:
         return self.core.view()
@@ -232,4 +262,12 @@ class NodeConditionsLiveness:
 
 Liveness = MembershipLiveness | NodeConditionsLiveness
 
-__all__ = ["MEMBERSHIP", "NODE_CONDITIONS", "Liveness", "MembershipLiveness", "Metadata", "NodeConditionsLiveness"]
+__all__ = [
+    "MEMBERSHIP",
+    "NODE_CONDITIONS",
+    "Liveness",
+    "MembershipLiveness",
+    "Metadata",
+    "NodeConditionsLiveness",
+    "speaker_liveness",
+]

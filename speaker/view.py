@@ -21,6 +21,10 @@ this node's Node object (labels, exclusion)    every BGP plan (the node's own fa
 another speaker's liveness or facts            only the L2 elections that speaker can change (see below)
 =============================================  ================================================================
 
+A speaker is a candidate only while it is alive *and ready* (:class:`Liveness`, :mod:`speaker.liveness`): one that
+joined the membership but cannot answer ARP/NDP yet is treated like a node outside the candidate set, by every
+node alike, itself included. Becoming ready is then "X entering the candidate set" below.
+
 Which elections can a change of speaker X move? The election ranks candidates by a total order that does not
 depend on the other candidates - (preferred-node score descending, sha256(node "#" address)) - so:
 
@@ -28,8 +32,10 @@ depend on the other candidates - (preferred-node score descending, sha256(node "
    only if X owned it. Those Services are found through an index owner -> Services.
 2. X entering it, or X's score changing, moves an address only if X now ranks *before* the current owner. That
    is one sha256 and a comparison per Service - the *screen* - and a full election only where X passes it:
-   about 1/(candidates + 1) of the Services X is eligible for. Services without an owner are elected again for
-   any live node that their advertisements select (rare, and it keeps their no-owner reason exact).
+   about 1/(candidates + 1) of the Services X is eligible for.
+3. Services without an owner whose reason depends on the nodes (no candidates, no local endpoints) are elected
+   again on any change of any node, entering or leaving: rare, and it keeps their no-owner reason exact (a node
+   leaving the selection can turn "noLocalEndpoints" into "noCandidates"). They are kept in an index of their own.
 
 So a node failure costs one election per address it owned, a node join one hash per Service plus one election
 per address it takes, and neither is a full resync. :attr:`SpeakerView.stats` counts elections and screens so
@@ -75,6 +81,8 @@ class Liveness:
     alive: bool
     #: announceable interfaces whose link is up, as the speaker published them; None = not known
     interfaces_up: frozenset[str] | None = None
+    #: it can answer for what it wins (speaker.liveness: "ready"); an alive speaker that is not ready is no candidate
+    ready: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +151,8 @@ class SpeakerView:
         self.peers: tuple[BGPPeer, ...] = ()
         self.stats = ViewStats()
         self._owned_by: dict[str, set[str]] = {}
+        #: Services without an owner for a reason a node change can alter (rule 3 of the module docstring)
+        self._ownerless: set[str] = set()
 
     # ===== inputs ==============================================================================================
     def set_config(self, config: Config | None) -> Changes:
@@ -227,7 +237,7 @@ class SpeakerView:
         return NodeState(
             name,
             labels=labels,
-            alive=live.alive,
+            alive=live.alive and live.ready,  # never elect a speaker that cannot answer yet (speaker.app)
             excluded=bool(view and view.excluded_from_load_balancers and not self.ignore_exclude_lb),
             network_unavailable=bool(view and view.network_unavailable),
             interfaces_up=live.interfaces_up,
@@ -239,7 +249,7 @@ class SpeakerView:
             self.nodes.pop(name, None)
         else:
             self.nodes[name] = state
-        affected = set(self._owned_by.get(name, ()))
+        affected = set(self._owned_by.get(name, ())) | self._ownerless
         if state is not None and state.alive and not state.excluded and not state.network_unavailable:
             for key, record in self.l2.items():
                 if key not in affected and self._could_win(state, record):
@@ -323,6 +333,10 @@ class SpeakerView:
         return old is None or _l2_outcome(old) != _l2_outcome(record)
 
     def _index(self, key: str, old: L2Record | None, new: L2Record | None) -> None:
+        if new is not None and new.decision.owner is None and new.ads and new.decision.reason not in _NODE_INDEPENDENT:
+            self._ownerless.add(key)
+        else:
+            self._ownerless.discard(key)
         before = old.decision.owner if old else None
         after = new.decision.owner if new else None
         if before == after:

@@ -16,8 +16,9 @@ stdout (events)::
     {"event": "ready", "macs": [...], "interfaces": [...]}
     {"event": "announced", "ip": ..., "interfaces": [...]}
     {"event": "conflict", "ip": ..., "interface": ..., "mac": ..., "evidence": ...}
-    {"event": "released", "ip": ...}
+    {"event": "released", "ip": ..., "handed_to": "02:00:00:00:00:0c" or ""}   (the next owner's MAC: grace ended early)
     {"event": "link", "kind": "down", "interface": {...}}
+    {"event": "ports", "answering": ["eth0"]}
     {"event": "stats", ...} | {"event": "interfaces", ...} | {"event": "phases", ...}
     {"event": "error", "message": ...}
 
@@ -39,7 +40,7 @@ from typing import Any
 from loguru import logger
 
 from ironlb.api.addresses import IPAddress, parse_ip
-from speaker.l2.announcer import Announcer, AnnouncerEvent
+from speaker.l2.announcer import Announcer, AnnouncerEvent, PortsChanged
 from speaker.l2.core.announce import AnnounceConfig
 from speaker.l2.core.ownership import AddressAnnounced, AddressReleased, Takeover
 from speaker.l2.core.probe import AddressConflict, ProbeConfig
@@ -67,7 +68,9 @@ def event_json(event: AnnouncerEvent) -> dict[str, Any]:
             "evidence": event.evidence.value,
         }
     if isinstance(event, AddressReleased):
-        return {"event": "released", "ip": str(event.ip)}
+        return {"event": "released", "ip": str(event.ip), "handed_to": event.handed_to}
+    if isinstance(event, PortsChanged):
+        return {"event": "ports", "answering": list(event.answering)}
     assert isinstance(event, LinkEvent)
     return {"event": "link", "kind": event.kind.value, "interface": event.link.describe()}
 

@@ -10,7 +10,12 @@
       ARP socket  (BPF: ARP requests)  --frame--> Responder.answer --Reply--> same socket   (the hot path)
       NDP socket  (BPF: NS)            --frame--> Responder.answer --Reply--> same socket
                    + solicited-node group memberships of the IPv6 addresses answered there
-      claims socket (BPF: ARP, NS, NA; open only while a probe runs there) --frame--> Ownership.receive
+      claims socket (BPF: ARP, NS, NA; open only while a probe runs there or an address answered there is being
+                     released) --frame--> Ownership.receive (a probe's claims; the next owner's announcements)
+
+What this node answers on is what it tells the other speakers (membership metadata, speaker.liveness): the
+interfaces with an open port (:meth:`Announcer.answering`), reported with :class:`PortsChanged` whenever that set
+changes - not the links that are merely up, since a port that failed to open answers nothing.
 
 The hot path never leaves the reader callback: read, decide, reply, count. Everything else follows the one adapter
 shape (style anchor 3): feed the core, flush its frames, dispatch its events, re-arm the timer.
@@ -23,6 +28,7 @@ import contextlib
 import functools
 import ipaddress
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 
 from loguru import logger
 
@@ -36,7 +42,15 @@ from speaker.l2.interfaces import DEFAULT_EXCLUDE, InterfaceMonitor, LinkEvent, 
 from speaker.l2.ports import Port
 from speaker.l2.stats import L2Stats
 
-AnnouncerEvent = AddressAnnounced | AddressConflict | AddressReleased | LinkEvent
+
+@dataclass(frozen=True, slots=True)
+class PortsChanged:
+    """The interfaces this node answers ARP/NDP on changed (a port opened or closed); sorted names."""
+
+    answering: tuple[str, ...]
+
+
+AnnouncerEvent = AddressAnnounced | AddressConflict | AddressReleased | LinkEvent | PortsChanged
 Listener = Callable[[AnnouncerEvent], None]
 
 
@@ -130,8 +144,13 @@ class Announcer:
         return lambda: self._listeners.remove(listener)
 
     def interfaces(self) -> dict[str, LinkState]:
-        """Eligible interfaces and their link state (what membership advertises)."""
+        """Eligible interfaces and their link state."""
         return self.monitor.eligible()
+
+    def answering(self) -> tuple[str, ...]:
+        """Interfaces with open answering sockets, sorted: where this node answers ARP/NDP (what membership
+        advertises)."""
+        return tuple(sorted(self._ports))
 
     def macs(self) -> list[str]:
         """MACs of the eligible interfaces (what peers need for ``set_speaker_macs``)."""
@@ -189,6 +208,7 @@ class Announcer:
         logger.info("stopped answering on {}", name)
 
     def _on_link_events(self, events: list[LinkEvent]) -> None:
+        before = self.answering()
         wanted = {name: link for name, link in self.monitor.eligible().items() if link.up}
         for name, port in list(self._ports.items()):
             if name not in wanted or wanted[name].interface != port.interface or wanted[name].index != port.link.index:
@@ -201,6 +221,8 @@ class Announcer:
         self._flush()
         for event in events:
             self._notify(event)
+        if self.answering() != before:
+            self._notify(PortsChanged(self.answering()))
 
     async def _rescan_periodically(self) -> None:
         while True:
@@ -248,9 +270,9 @@ class Announcer:
                 logger.exception("L2 event listener failed on {}", event)
 
     def _sync_claim_listeners(self) -> None:
-        probing = self.ownership.probing_interfaces()
+        listening = self.ownership.listening_interfaces()
         for name, port in self._ports.items():
-            port.listen_for_claims(functools.partial(self._on_claim_frame, name) if name in probing else None)
+            port.listen_for_claims(functools.partial(self._on_claim_frame, name) if name in listening else None)
 
     def _on_claim_frame(self, name: str, frame: bytes) -> None:
         self.ownership.receive(name, frame, self._now())
@@ -294,4 +316,4 @@ class Announcer:
         return self._event_loop().time()
 
 
-__all__ = ["AnnouncerEvent", "Announcer", "Listener"]
+__all__ = ["AnnouncerEvent", "Announcer", "Listener", "PortsChanged"]

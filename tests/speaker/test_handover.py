@@ -81,6 +81,25 @@ def test_planned_stop_steps_script() -> None:
     assert (stop.done, stop.next_deadline(), stop.handle_timer(30.0)) == (True, None, [])
 
 
+def test_planned_stop_stops_answering_once_every_address_was_taken_over_script() -> None:
+    """The next owners announced every released address: no need to wait for the grace period."""
+    stop = PlannedStop(grace=2.0, deadline=8.0)
+    v6 = ipaddress.ip_address("2001:db8::1")
+    stop.start(10.0, [IP, v6])
+    assert stop.released(IP, 10.2) == []
+    assert stop.next_deadline() == 12.0, "one address is still answered only by us"
+    assert stop.bgp_drained(10.3) == []
+    assert stop.released(v6, 10.4) == [StopAnswering(), Exit()]
+    assert stop.done
+
+
+def test_planned_stop_with_nothing_to_hand_over_stops_answering_at_once() -> None:
+    stop = PlannedStop(grace=0.0, deadline=8.0)
+    stop.start(5.0, [])
+    assert stop.next_deadline() == 5.0
+    assert stop.handle_timer(5.0) == [StopAnswering()]
+
+
 def test_planned_stop_exits_at_the_deadline_whatever_bgp_does() -> None:
     stop = PlannedStop(grace=1.0, deadline=3.0)
     stop.start(0.0, [])
@@ -98,6 +117,7 @@ class _Node:
         self.core.set_speaker_macs(speaker_macs)
         self.events: list[tuple[float, object]] = []
         self.gratuitous: list[float] = []
+        self.stopped_answering: float | None = None
 
     def answers(self) -> bool:
         return IP in self.core.answered()
@@ -108,6 +128,7 @@ def _run_handover(new_mode: Takeover) -> tuple[_Node, _Node, list[float]]:
     old.core.set_owned({IP: None}, 0.0, takeover=Takeover.IMMEDIATE)
     stop = PlannedStop(grace=release_grace(old.core.probe_config), deadline=8.0)
     unanswered: list[float] = []
+    stopped: set[object] = set()
     nodes = (old, new)
     for tick in range(4001):
         now = tick / 1000
@@ -119,9 +140,6 @@ def _run_handover(new_mode: Takeover) -> tuple[_Node, _Node, list[float]]:
             cause = classify("old", me="new", failed=frozenset(), new_allocation=False)
             assert cause is Cause.PLANNED
             new.core.set_owned({IP: None}, now, takeover=new_mode)
-        for step in stop.handle_timer(now):
-            if isinstance(step, StopAnswering):
-                old.core.set_owned({}, now)
         for node in nodes:
             node.core.handle_timer(now)
         # the LAN: every frame reaches the other node; answers to probes come straight back
@@ -135,6 +153,15 @@ def _run_handover(new_mode: Takeover) -> tuple[_Node, _Node, list[float]]:
                 receiver.core.receive("eth0", out.frame, now)
         for node in nodes:
             node.events += [(now, e) for e in node.core.events()]
+        steps = stop.handle_timer(now)
+        for _, event in old.events:
+            if isinstance(event, AddressReleased) and event.ip not in stopped:
+                stopped.add(event.ip)
+                steps += stop.released(event.ip, now)
+        for step in steps:
+            if isinstance(step, StopAnswering):
+                old.core.set_owned({}, now)
+                old.stopped_answering = now
         if tick >= 1 and not (old.answers() or new.answers()):
             unanswered.append(now)
     return old, new, unanswered
@@ -144,8 +171,14 @@ def test_the_next_owner_announces_before_the_leaving_one_stops_answering_script(
     old, new, unanswered = _run_handover(Takeover.PROBE_IGNORING_SPEAKERS)
     assert unanswered == [], f"nobody answered at {unanswered[:3]}..."
     announced = next(t for t, e in new.events if isinstance(e, AddressAnnounced))
-    released = next(t for t, e in old.events if isinstance(e, AddressReleased))
-    assert 1.0 < announced < released, (announced, released)
+    released = next(e for t, e in old.events if isinstance(e, AddressReleased))
+    released_at = next(t for t, e in old.events if isinstance(e, AddressReleased))
+    # The leaving node stops on the very announcement (the same millisecond on this LAN), never before it ...
+    assert 1.0 < announced <= released_at, (announced, released_at)
+    assert released.handed_to == "02:00:00:00:00:04", "... and because it heard the next owner's announcement"
+    # ... long before its grace would have ended; and the planned stop is over with it.
+    assert released_at < 1.0 + release_grace(old.core.probe_config)
+    assert old.stopped_answering == released_at
     assert new.gratuitous and new.gratuitous[0] == announced
     assert not [t for t in old.gratuitous if t >= 1.0], "the leaving node keeps sending gratuitous packets"
     assert not any(isinstance(e, AddressConflict) for _, e in new.events)

@@ -23,9 +23,10 @@ from ironlb.config.model import Config, L2Advertisement, Pool
 from ironlb.kube.events import EventRecorder, ObjectRef
 from ironlb.kube.rest import Kube, Rest
 from speaker.election import rank_key
-from speaker.l2.announcer import Announcer
+from speaker.l2.announcer import Announcer, PortsChanged
 from speaker.l2.core.ownership import Phase
-from speaker.l2controller import Context, L2Controller
+from speaker.l2controller import MAC_MEMORY, Context, L2Controller
+from speaker.liveness import Metadata
 from speaker.metrics import SpeakerMetrics
 from speaker.status.crs import L2, StatusWriter
 from speaker.view import Liveness, SpeakerView
@@ -39,9 +40,10 @@ def svc(name: str, ip: str) -> ServiceView:
 
 
 class Rig:
-    def __init__(self, me: str = "n1") -> None:
+    def __init__(self, me: str = "n1", config: Config | None = CONFIG) -> None:
         self.view = SpeakerView(me)
-        self.view.set_config(CONFIG)
+        self.view.set_config(config)
+        self.published: list[Metadata] = []
         for node in ("n1", "n2", "n3"):
             self.view.set_node(node, NodeView(node))
             self.view.set_liveness(node, Liveness(True))
@@ -66,7 +68,7 @@ class Rig:
             probe=True,
             grace=1.0,
             clock=asyncio.get_running_loop().time,
-            on_link_change=lambda: None,
+            on_metadata_change=lambda: self.published.append(self.l2.metadata()),
         )
 
     def add(self, name: str, ip: str) -> str:
@@ -174,8 +176,83 @@ async def test_release_all_releases_everything_and_ignores_later_decisions(rig: 
     ip = rig.ip_owned_by("n1")
     rig.add("web", ip)
     await asyncio.sleep(0.3)
-    assert rig.l2.release_all() == [ipaddress.ip_address(ip)]
+    probing = rig.ip_owned_by("n1", avoid=(ip,))
+    rig.add("new", probing)
+    assert rig.phase(probing) is Phase.PROBING
+    assert rig.l2.release_all() == [ipaddress.ip_address(ip)], "only what is answered needs handing over"
     assert rig.phase(ip) is Phase.RELEASING
-    other = rig.ip_owned_by("n1", avoid=(ip,))
+    assert rig.phase(probing) is None, "never answered: dropped at once"
+    other = rig.ip_owned_by("n1", avoid=(ip, probing))
     rig.add("late", other)
     assert rig.phase(other) is None
+    assert not rig.l2.ready and not rig.l2.metadata().ready, "a stopping speaker is electable no more"
+
+
+# ----- readiness: "no node is elected owner before it can answer" ---------------------------------------------------
+async def test_not_ready_until_started_with_a_configuration_then_published_once() -> None:
+    rig = Rig()
+    try:
+        meta = rig.l2.metadata()
+        assert (meta.ready, meta.interfaces_up) == (False, frozenset()), "before start: no candidate, no interface"
+        rig.l2.start()
+        assert rig.l2.ready
+        assert [m.ready for m in rig.published] == [True], "published once, when it became ready"
+        rig.l2.on_changes(set(), Context())
+        assert len(rig.published) == 1, "and not again while nothing changed"
+    finally:
+        await rig.announcer.stop()
+        rig.close()
+
+
+async def test_without_a_configuration_a_started_speaker_stays_not_ready() -> None:
+    rig = Rig(config=None)
+    try:
+        rig.l2.start()
+        assert not rig.l2.ready and rig.published == []
+        changes = rig.view.set_config(CONFIG)
+        rig.view.set_service("default/web", svc("web", rig.ip_owned_by("n2")))
+        changes.merge(rig.view.set_endpoints("default/web", ServiceEndpoints((Endpoint(("10.0.0.1",), "n2", True),))))
+        rig.l2.on_changes(changes.l2, Context())
+        assert [m.ready for m in rig.published] == [True], "ready once the configuration loaded"
+        assert rig.l2.metadata() == Metadata(frozenset(), (), ready=True), "(the unstarted announcer has no port)"
+    finally:
+        await rig.announcer.stop()
+        rig.close()
+
+
+async def test_becoming_ready_takes_addresses_over_as_a_planned_move() -> None:
+    """The restart script: the node starts not ready (n2 owns what n1 ranks first for), then becomes ready."""
+    rig = Rig()
+    try:
+        ip = rig.ip_owned_by("n1", "n2")
+        rig.view.set_liveness("n1", Liveness(True, frozenset(), ready=False))  # as it joined the membership
+        key = rig.add("web", ip)
+        rig.l2.start()
+        assert rig.view.decision(key).owner == "n2" and rig.phase(ip) is None  # type: ignore[union-attr]
+        assert rig.published[-1].ready
+        changes = rig.view.set_liveness("n1", Liveness(True, frozenset({"eth0"}), ready=True))  # our own event
+        rig.l2.on_changes(changes.l2, Context(frozenset(), asyncio.get_running_loop().time()))
+        assert rig.phase(ip) is Phase.PROBING, "probing, while n2 still answers"
+        assert rig.metrics.takeovers.labels("planned")._value.get() == 1
+    finally:
+        await rig.announcer.stop()
+        rig.close()
+
+
+async def test_ports_opening_or_closing_republishes_the_metadata(rig: Rig) -> None:
+    before = len(rig.published)
+    rig.l2._on_announcer_event(PortsChanged(("eth0",)))
+    assert len(rig.published) == before + 1
+
+
+async def test_a_live_speakers_macs_are_never_forgotten(rig: Rig) -> None:
+    """A planned move probes ignoring speaker MACs; forgetting a live one turns the move into a conflict."""
+    n2 = Metadata(frozenset({"eth0"}), ("02:00:00:00:00:0c",))
+    n3 = Metadata(frozenset({"eth0"}), ("02:00:00:00:00:0d",))
+    rig.l2.learn_macs({"n2": n2, "n3": n3}, 0.0)
+    rig.view.set_liveness("n3", Liveness(False))  # n3 failed long ago; n2 is alive and quiet
+    rig.l2.learn_macs({"n3": None}, 10.0)
+    rig.l2.learn_macs({}, 10.0 + MAC_MEMORY + 1)
+    macs = rig.announcer.ownership.speaker_macs
+    assert bytes.fromhex("02000000000c") in macs, "n2 is alive: its MACs stay however quiet it is"
+    assert bytes.fromhex("02000000000d") not in macs, "n3 is gone for longer than MAC_MEMORY"

@@ -9,14 +9,42 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ironlb.api.node import NodeView
-from speaker.liveness import Metadata, NodeConditionsLiveness
+from speaker.liveness import MembershipLiveness, Metadata, NodeConditionsLiveness, speaker_liveness
 from speaker.membership import MemberFailed, MemberJoined, MemberMetadataChanged, MembershipEvent
+from speaker.view import Liveness
 
 
 def test_metadata_round_trips() -> None:
     meta = Metadata(frozenset({"eth1", "eth0"}), ("02:00:00:00:00:02",))
-    assert meta.encode() == b'{"up":["eth0","eth1"],"macs":["02:00:00:00:00:02"]}'
+    assert meta.encode() == b'{"up":["eth0","eth1"],"macs":["02:00:00:00:00:02"],"ready":true}'
     assert Metadata.decode(meta.encode()) == meta
+    starting = Metadata(frozenset(), ("02:00:00:00:00:02",), ready=False)
+    assert starting.encode() == b'{"up":[],"macs":["02:00:00:00:00:02"],"ready":false}'
+    assert Metadata.decode(starting.encode()) == starting
+
+
+def test_metadata_of_an_older_speaker_counts_as_ready() -> None:
+    """Speakers from before readiness publish no "ready": they were electable, and stay so during an upgrade."""
+    assert Metadata.decode(b'{"up":["eth0"],"macs":[]}') == Metadata(frozenset({"eth0"}), (), ready=True)
+
+
+@pytest.mark.parametrize(
+    ("metadata", "expected"),
+    [
+        pytest.param(None, Liveness(True), id="no-metadata-interfaces-unknown-and-ready"),
+        pytest.param(b"not json", Liveness(True), id="unreadable-metadata-as-if-none"),
+        pytest.param(
+            b'{"up":["eth0"],"macs":[],"ready":true}', Liveness(True, frozenset({"eth0"}), True), id="ready-speaker"
+        ),
+        pytest.param(
+            b'{"up":[],"macs":["02:00:00:00:00:02"],"ready":false}',
+            Liveness(True, frozenset(), False),
+            id="starting-speaker-is-no-candidate",
+        ),
+    ],
+)
+def test_speaker_liveness_reads_readiness_and_interfaces(metadata: bytes | None, expected: Liveness) -> None:
+    assert speaker_liveness(True, metadata) == expected
 
 
 def test_metadata_is_shortened_to_the_limit_dropping_macs_first() -> None:
@@ -35,6 +63,7 @@ def test_metadata_is_shortened_to_the_limit_dropping_macs_first() -> None:
         pytest.param(b"[1,2]", id="not-an-object"),
         pytest.param(b'{"up":"eth0"}', id="up-not-a-list"),
         pytest.param(b'{"macs":[]}', id="no-up"),
+        pytest.param(b'{"up":[],"ready":"yes"}', id="ready-not-a-bool"),
     ],
 )
 def test_unreadable_metadata_is_none(data: bytes) -> None:
@@ -81,3 +110,19 @@ def test_this_node_follows_its_own_readiness_too() -> None:
     source.set_nodes(nodes(n1=False, n2=True))
     assert seen == [MemberFailed("n1", "node-conditions", 0.0)]
     assert "n1" not in source.view()
+
+
+async def test_metadata_published_before_the_endpoint_opens_is_kept() -> None:
+    """A link or readiness change between building the liveness source and opening its socket is not lost."""
+    starting = Metadata(frozenset(), ("02:00:00:00:00:02",), ready=False).encode()
+    ready = Metadata(frozenset({"eth0"}), ("02:00:00:00:00:02",)).encode()
+    source = MembershipLiveness(
+        node="n1",
+        address=("192.0.2.11", 7946),
+        keys=[b"0123456789abcdef0123"],
+        metadata=starting,
+        scale=1.0,
+        on_event=lambda event: None,
+    )
+    source.set_metadata(ready)
+    assert source.view().metadata("n1") == ready

@@ -24,6 +24,11 @@ The schedule keeps one entry per (address, interface) on a heap of due times wit
 the entry's generation and restarts its rounds, so the stale heap item is skipped when it surfaces. Frames are built
 when a round fires, from the interface as it is then (a MAC change between rounds is honoured).
 
+The other side of the same frames: :func:`parse_announcement` recognises another node's announcement (a gratuitous
+ARP in either form, an unsolicited NA), which is how an owner that is releasing an address sees that the next owner
+answers it now (:meth:`speaker.l2.core.ownership.Ownership.receive`). Replies to requests and solicited NAs are
+not announcements: a node still answering during its own grace period sends those too.
+
 Usage: ``takeover(ip, now)`` queues a burst whose first round is due at ``now``; the adapter calls
 ``handle_timer(now)`` whenever ``next_deadline()`` has passed (including right after ``takeover``) and sends what it
 returns.
@@ -41,6 +46,7 @@ from typing import NamedTuple
 
 from ironlb.api.addresses import IPAddress
 from speaker.l2.core import arp, ndp
+from speaker.l2.core.ethernet import EtherType, FrameError
 from speaker.l2.core.responder import Interface
 
 
@@ -92,6 +98,37 @@ def announcement_frames(ip: IPAddress, interface: Interface) -> list[bytes]:
             arp.announcement_reply_frame(interface.mac, ip),
         ]
     return [ndp.unsolicited_advertisement_frame(interface.mac, ip, ip)]
+
+
+class Announcement(NamedTuple):
+    """Another node announcing that the packed ``address`` is at ``mac`` (what :func:`parse_announcement` finds)."""
+
+    address: bytes
+    mac: bytes
+
+
+_IPV6 = EtherType.IPV6.to_bytes(2, "big")
+
+
+def parse_announcement(frame: bytes) -> Announcement | None:
+    """The announcement ``frame`` makes, or None when it is none. Never raises.
+
+    IPv4: any ARP packet whose sender IP equals its target IP and is not 0.0.0.0 - the request form (RFC 5227
+    section 2.3) and the reply form (RFC 5944 section 4.6) alike. IPv6: a Neighbor Advertisement with the Solicited
+    flag clear (RFC 4861 section 7.2.6); the MAC is its target link-layer option, else the frame's source.
+    """
+    ethertype = frame[12:14]
+    try:
+        if ethertype == b"\x08\x06":
+            packet = arp.ArpPacket.decode_frame(frame)
+            return Announcement(packet.sender_ip.packed, packet.sender_mac) if packet.is_announcement else None
+        if ethertype == _IPV6:
+            _, src_mac, _, message = ndp.decode_frame(frame)
+            if isinstance(message, ndp.NeighborAdvertisement) and not message.solicited:
+                return Announcement(message.target.packed, message.target_link_layer or src_mac)
+    except FrameError:
+        return None
+    return None
 
 
 @dataclass(slots=True)
@@ -191,4 +228,12 @@ class AnnounceSchedule:
         heapq.heappush(self._heap, (when, self._seq, ip, name, generation))
 
 
-__all__ = ["AnnounceConfig", "AnnounceSchedule", "Outgoing", "Purpose", "announcement_frames"]
+__all__ = [
+    "AnnounceConfig",
+    "AnnounceSchedule",
+    "Announcement",
+    "Outgoing",
+    "Purpose",
+    "announcement_frames",
+    "parse_announcement",
+]

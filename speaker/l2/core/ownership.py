@@ -8,7 +8,7 @@ what the data plane does, one address at a time::
     (absent)  --set_owned, Takeover.PROBE*------> PROBING --no claim during the probe--> ANNOUNCED
     (absent)  --set_owned, Takeover.IMMEDIATE-------------------------------------------> ANNOUNCED
     PROBING   --a claim from another MAC--> CONFLICT --retry_after--> PROBING
-    ANNOUNCED --release(after)--> RELEASING --after elapsed--> (absent)
+    ANNOUNCED --release(after)--> RELEASING --after elapsed, or the next owner's announcement seen--> (absent)
     RELEASING --set_owned lists it again--> ANNOUNCED
     PROBING | CONFLICT | ANNOUNCED --set_owned omits it--> (absent)
 
@@ -21,7 +21,12 @@ what the data plane does, one address at a time::
 - RELEASING: :meth:`Ownership.release` was called during a planned handover. Announcements stop at once (the new
   owner is announcing), but requests are still answered until the grace period ends, so that a client resolving
   the address in the meantime is not left without an answer. A table that no longer lists a RELEASING address does
-  not cut its grace short; one that lists it again takes it back to ANNOUNCED.
+  not cut its grace short; one that lists it again takes it back to ANNOUNCED. The grace ends early, at once, when
+  the next owner is seen announcing the address (a gratuitous ARP or unsolicited NA, :func:`.announce.
+  parse_announcement`) from a known speaker's MAC (:meth:`Ownership.set_speaker_macs`) on an interface where we
+  answer it: from then on the next owner answers, and two nodes answering would only make clients flip between
+  them. Announcements from a MAC that is not a known speaker's (a foreign host, a stale cache) do not count: the
+  grace then runs out as before, so the early end never shortens the time during which *someone* answers.
 
 How an address that becomes ours is taken over is the caller's choice, per address (:class:`Takeover`):
 
@@ -38,9 +43,10 @@ by design - that is the election's problem, not one a probe can settle. After an
 no longer watched (RFC 5227 section 2.4 "ongoing address conflict detection" is not implemented).
 
 Outputs follow the sans-IO convention: :meth:`data_to_send` (frames), :meth:`events` (announced, conflict,
-released), :meth:`next_deadline`, :attr:`responder` (the answering table, kept in sync), :meth:`probing_interfaces`
-(where the adapter must listen for claims) and :meth:`answered` (which addresses are answered where, for multicast
-group membership). Time is an argument of every call that needs it.
+released), :meth:`next_deadline`, :attr:`responder` (the answering table, kept in sync), :meth:`listening_interfaces`
+(where the adapter must hand received ARP/NDP frames to :meth:`receive`: probes listen for claims, releasing
+addresses for the next owner's announcements) and :meth:`answered` (which addresses are answered where, for
+multicast group membership). Time is an argument of every call that needs it.
 """
 
 from __future__ import annotations
@@ -51,7 +57,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from ironlb.api.addresses import IPAddress
-from speaker.l2.core.announce import AnnounceConfig, AnnounceSchedule, Outgoing
+from speaker.l2.core.announce import AnnounceConfig, AnnounceSchedule, Outgoing, parse_announcement
+from speaker.l2.core.ethernet import format_mac
 from speaker.l2.core.probe import AddressClear, AddressConflict, Probe, ProbeConfig, classify
 from speaker.l2.core.responder import Interface, OwnedTable, Responder
 
@@ -84,9 +91,11 @@ class AddressAnnounced:
 
 @dataclass(frozen=True, slots=True)
 class AddressReleased:
-    """The grace period of a released address is over: it is no longer answered."""
+    """A released address is no longer answered: its grace period is over, or the next owner announced it."""
 
     ip: IPAddress
+    #: the MAC the next owner announced it from, when that ended the grace early ("" otherwise)
+    handed_to: str = ""
 
 
 Event = AddressAnnounced | AddressConflict | AddressReleased
@@ -112,6 +121,8 @@ class Ownership:
         self._speaker_macs: frozenset[bytes] = frozenset()
         self._addresses: dict[IPAddress, _Address] = {}
         self._probes: dict[bytes, Probe] = {}
+        #: addresses in RELEASING, by packed address (what an announcement names)
+        self._releasing: dict[bytes, IPAddress] = {}
         self._timers: list[tuple[float, int, IPAddress]] = []
         self._seq = 0
         self._outgoing: list[Outgoing] = []
@@ -137,8 +148,14 @@ class Ownership:
                         self._schedule.takeover(state.ip, now, interfaces=names)
         self._run_timers(now)
 
+    @property
+    def speaker_macs(self) -> frozenset[bytes]:
+        """The MACs :meth:`set_speaker_macs` gave."""
+        return self._speaker_macs
+
     def set_speaker_macs(self, macs: Iterable[bytes]) -> None:
-        """Interface MACs of every known speaker (ours included): their claims are ignored when a Takeover says so."""
+        """Interface MACs of every known speaker (ours included): their claims are ignored when a Takeover says so,
+        and their announcements of an address we are releasing end its grace period (the next owner answers)."""
         self._speaker_macs = frozenset(macs)
 
     def set_owned(
@@ -177,8 +194,9 @@ class Ownership:
         """Give ``ip`` up, answering it ``after`` more seconds (planned handover). Stops its announcements at once.
 
         Make ``after`` longer than the new owner's probe (``ProbeConfig.duration``) plus the time the decision takes
-        to reach it, so that requests are answered throughout the move. An address still probing or in conflict was
-        never answered and is forgotten at once.
+        to reach it, so that requests are answered throughout the move: it is the bound. The grace ends earlier when
+        the next owner is seen announcing the address (see :meth:`receive`). An address still probing or in conflict
+        was never answered and is forgotten at once.
         """
         state = self._addresses.get(ip)
         if state is None:
@@ -190,6 +208,7 @@ class Ownership:
         else:
             self._schedule.withdraw(ip)
             state.phase = Phase.RELEASING
+            self._releasing[ip.packed] = ip
             self._set_deadline(state, now + after)
         self._run_timers(now)
 
@@ -201,17 +220,27 @@ class Ownership:
             self._run_timers(now)
 
     def receive(self, ifname: str, frame: bytes, now: float) -> None:
-        """A frame from a probe listener on ``ifname`` (any ARP, Neighbor Solicitations and Advertisements)."""
-        if not self._probes:
-            return
-        claim = classify(frame)
-        if claim is None:
-            return
-        probe = self._probes.get(claim.address)
-        if probe is not None:
-            probe.handle_claim(ifname, claim)
-            self._settle(probe, now)
+        """A frame heard on ``ifname`` by a listener (any ARP, Neighbor Solicitations and Advertisements): a claim
+        for a probe, or the next owner's announcement of an address we are releasing."""
+        if self._probes:
+            claim = classify(frame)
+            probe = self._probes.get(claim.address) if claim is not None else None
+            if probe is not None and claim is not None:
+                probe.handle_claim(ifname, claim)
+                self._settle(probe, now)
+        if self._releasing:
+            seen = parse_announcement(frame)
+            ip = self._releasing.get(seen.address) if seen is not None else None
+            if ip is not None and seen is not None and self._is_next_owner(self._addresses[ip], ifname, seen.mac):
+                self._forget(ip)
+                self._events.append(AddressReleased(ip, format_mac(seen.mac)))
         self._run_timers(now)
+
+    def _is_next_owner(self, state: _Address, ifname: str, mac: bytes) -> bool:
+        """Whether an announcement of ``state.ip`` from ``mac`` on ``ifname`` proves another speaker answers it now."""
+        if mac not in self._speaker_macs or any(mac == iface.mac for iface in self._interfaces.values()):
+            return False  # a foreign host, or our own frame heard on another interface
+        return ifname in self._interfaces and (state.allowed is None or ifname in state.allowed)
 
     def handle_timer(self, now: float) -> None:
         """Do what is due by ``now``: announcement rounds, probes and verdicts, retries, ends of grace periods."""
@@ -254,6 +283,14 @@ class Ownership:
             names |= probe.interfaces
         return frozenset(names)
 
+    def listening_interfaces(self) -> frozenset[str]:
+        """Interfaces whose ARP/NDP frames :meth:`receive` needs: probing ones, and those where an address being
+        released is answered (to see the next owner's announcement)."""
+        names = set(self.probing_interfaces())
+        for ip in self._releasing.values():
+            names.update(self._names(self._addresses[ip]))
+        return frozenset(names)
+
     def answered(self) -> OwnedTable:
         """Addresses answered now (announced or releasing), with their allowed interfaces."""
         return self.responder.table
@@ -268,6 +305,7 @@ class Ownership:
 
     def _begin(self, state: _Address, now: float) -> None:
         self._probes.pop(state.ip.packed, None)
+        self._releasing.pop(state.ip.packed, None)
         if state.takeover is Takeover.IMMEDIATE:
             self._announce(state, now)
             return
@@ -297,6 +335,7 @@ class Ownership:
             self._set_deadline(state, None if retry is None else now + retry)
 
     def _announce(self, state: _Address, now: float) -> None:
+        self._releasing.pop(state.ip.packed, None)
         state.phase = Phase.ANNOUNCED
         state.deadline = None
         names = self._names(state)
@@ -308,6 +347,7 @@ class Ownership:
     def _forget(self, ip: IPAddress) -> None:
         state = self._addresses.pop(ip)
         self._probes.pop(ip.packed, None)
+        self._releasing.pop(ip.packed, None)
         self._schedule.withdraw(ip)
         if state.phase in (Phase.ANNOUNCED, Phase.RELEASING):
             self._dirty = True

@@ -8,7 +8,15 @@ from hypothesis import strategies as st
 from scapy.layers.inet6 import ICMPv6ND_NA, ICMPv6NDOptDstLLAddr, IPv6
 from scapy.layers.l2 import ARP, Ether
 
-from speaker.l2.core.announce import AnnounceConfig, AnnounceSchedule, Outgoing, Purpose, announcement_frames
+from speaker.l2.core.announce import (
+    AnnounceConfig,
+    Announcement,
+    AnnounceSchedule,
+    Outgoing,
+    Purpose,
+    announcement_frames,
+    parse_announcement,
+)
 from speaker.l2.core.ethernet import format_mac
 from tests.speaker.l2.helpers import ETH0, ETH1, NODE_MAC, VIP4, VIP6
 
@@ -159,3 +167,62 @@ def test_rounds_never_exceed_the_configured_count_per_trigger(script: list[tuple
     sent += len(run_until(schedule, now + 100))
     assert sent <= takeovers * 3 * 2  # at most 3 rounds of at most 2 frames per trigger
     assert schedule.next_deadline() is None
+
+
+# ----- recognising another node's announcement (a releasing owner watches for the next owner's) --------------------
+OTHER = "02:00:00:00:00:0c"
+
+
+@pytest.mark.parametrize(
+    ("frame", "expected"),
+    [
+        pytest.param(
+            bytes(Ether(dst="ff:ff:ff:ff:ff:ff", src=OTHER)
+                  / ARP(op=1, hwsrc=OTHER, psrc=str(VIP4), hwdst="00:00:00:00:00:00", pdst=str(VIP4))),
+            (VIP4.packed, OTHER), id="gratuitous-arp-request-form",
+        ),
+        pytest.param(
+            bytes(Ether(dst="ff:ff:ff:ff:ff:ff", src=OTHER)
+                  / ARP(op=2, hwsrc=OTHER, psrc=str(VIP4), hwdst=OTHER, pdst=str(VIP4))),
+            (VIP4.packed, OTHER), id="gratuitous-arp-reply-form",
+        ),
+        pytest.param(
+            bytes(Ether(dst="33:33:00:00:00:01", src=OTHER) / IPv6(src=str(VIP6), dst="ff02::1", hlim=255)
+                  / ICMPv6ND_NA(tgt=str(VIP6), O=1, S=0) / ICMPv6NDOptDstLLAddr(lladdr=OTHER)),
+            (VIP6.packed, OTHER), id="unsolicited-neighbor-advertisement",
+        ),
+        pytest.param(
+            bytes(Ether(dst="02:00:00:00:00:64", src=OTHER)
+                  / ARP(op=2, hwsrc=OTHER, psrc=str(VIP4), hwdst="02:00:00:00:00:64", pdst="192.0.2.100")),
+            None, id="a-reply-to-a-client-is-no-announcement",
+        ),
+        pytest.param(
+            bytes(Ether(dst="02:00:00:00:00:64", src=OTHER) / IPv6(src=str(VIP6), dst="2001:db8::100", hlim=255)
+                  / ICMPv6ND_NA(tgt=str(VIP6), O=1, S=1) / ICMPv6NDOptDstLLAddr(lladdr=OTHER)),
+            None, id="a-solicited-advertisement-is-no-announcement",
+        ),
+        pytest.param(
+            bytes(Ether(dst="ff:ff:ff:ff:ff:ff", src=OTHER) / ARP(op=1, hwsrc=OTHER, psrc="0.0.0.0", pdst=str(VIP4))),
+            None, id="a-probe-is-no-announcement",
+        ),
+    ],
+)  # fmt: skip
+def test_parse_announcement(frame: bytes, expected: tuple[bytes, str] | None) -> None:
+    found = parse_announcement(frame)
+    assert (None if found is None else (found.address, format_mac(found.mac))) == expected
+
+
+def test_our_own_rounds_are_announcements() -> None:
+    for ip in (VIP4, VIP6):
+        for frame in announcement_frames(ip, ETH0):
+            assert parse_announcement(frame) == Announcement(ip.packed, NODE_MAC)
+
+
+@given(st.binary(max_size=100))
+def test_fuzz_parse_announcement_never_raises(data: bytes) -> None:
+    valid = announcement_frames(VIP6, ETH0)[0]
+    for prefix in (b"", b"\xff" * 12 + b"\x08\x06", b"\xff" * 12 + b"\x86\xdd", valid[:54]):
+        candidate = prefix + data
+        for chunk in (candidate, *(candidate[:n] for n in range(len(candidate)))):
+            found = parse_announcement(chunk)
+            assert found is None or len(found.mac) == 6

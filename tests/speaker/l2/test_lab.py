@@ -158,6 +158,52 @@ def test_planned_handover_probe_ignores_known_speakers(lab: tuple[Topology, Call
     assert arping_macs(topo, VIP4, count=2) == [mac2] * 2
 
 
+@pytest.mark.parametrize(
+    "vip", [pytest.param(VIP4, id="ipv4-gratuitous-arp"), pytest.param(VIP6, id="ipv6-unsolicited-na")]
+)
+def test_a_releasing_owner_stops_answering_when_the_next_owner_announces(
+    lab: tuple[Topology, Callable[..., L2Process]], vip: str
+) -> None:
+    """The grace period (30 s here, far longer than the test) ends on the next owner's first announcement: the
+    releasing node's claims listener hears it, from a known speaker MAC, and it stops answering at once."""
+    topo, announcer = lab
+    mac1, mac2 = topo.hosts["node1"].mac, topo.hosts["node2"].mac
+    node1, node2 = announcer("node1"), announcer("node2")
+    for node in (node1, node2):
+        node.send(op="speaker_macs", macs=[mac1, mac2])
+    node1.own({vip: None}, takeover="immediate")
+    node1.wait_for("announced", ip=vip)
+    node1.send(op="release", ip=vip, after=30.0)
+    node1.own({}, takeover="immediate")
+    assert node1.request("phases")["phases"] == {vip: "releasing"}
+    node2.own({vip: None}, takeover="probe-ignoring-speakers")
+    node2.wait_for("announced", ip=vip)
+    released = node1.wait_for("released", ip=vip, timeout=5.0)
+    assert released["handed_to"] == mac2
+    assert node1.request("phases")["phases"] == {}
+    if ":" in vip:
+        assert ndisc_mac(topo, vip) == mac2
+    else:
+        assert arping_macs(topo, vip, count=3) == [mac2] * 3, "only the next owner answers"
+
+
+def test_an_announcement_from_an_unknown_mac_does_not_end_the_grace(
+    lab: tuple[Topology, Callable[..., L2Process]],
+) -> None:
+    topo, announcer = lab
+    mac1 = topo.hosts["node1"].mac
+    node1, node2 = announcer("node1"), announcer("node2")
+    node1.send(op="speaker_macs", macs=[mac1])  # node2 is no speaker node1 knows of
+    node1.own({VIP4: None}, takeover="immediate")
+    node1.wait_for("announced", ip=VIP4)
+    node1.send(op="release", ip=VIP4, after=30.0)
+    node1.own({}, takeover="immediate")
+    node2.own({VIP4: None}, takeover="immediate")
+    node2.wait_for("announced", ip=VIP4)
+    time.sleep(0.3)  # node2's first round has long reached node1
+    assert node1.request("phases")["phases"] == {VIP4: "releasing"}
+
+
 def test_link_down_and_up_are_reported_and_announcements_resent(lab: tuple[Topology, Callable[..., L2Process]]) -> None:
     topo, announcer = lab
     node1 = announcer("node1", "--announce-rounds", "1")

@@ -21,7 +21,18 @@ from speaker.l2.core.ethernet import parse_mac
 from speaker.l2.core.ownership import AddressAnnounced, AddressReleased, Ownership, Phase, Takeover
 from speaker.l2.core.probe import AddressConflict, ClaimKind, ProbeConfig
 from speaker.l2.core.responder import Interface, Reply
-from tests.speaker.l2.helpers import CLIENT4, CLIENT_MAC, ETH0, ETH1, OTHER4, STRANGER_MAC, VIP4, VIP6
+from tests.speaker.l2.helpers import (
+    CLIENT4,
+    CLIENT_MAC,
+    ETH0,
+    ETH1,
+    NODE_MAC,
+    OTHER4,
+    OTHER_NODE_MAC,
+    STRANGER_MAC,
+    VIP4,
+    VIP6,
+)
 
 BOTH = {"eth0": ETH0, "eth1": ETH1}
 
@@ -137,6 +148,78 @@ def test_taking_back_a_releasing_address_announces_again() -> None:
     assert len(own.data_to_send()) == 2
     run_until(own, 10.0)
     assert own.phase(VIP4) is Phase.ANNOUNCED  # the old release deadline is void
+
+
+def releasing(ip: IPAddress, *, allowed: frozenset[str] | None = None) -> Ownership:
+    """A core answering ``ip`` in its grace period (3 s from t=1), knowing OTHER_NODE_MAC as a speaker's."""
+    own = core(interfaces=BOTH)
+    own.set_speaker_macs([NODE_MAC, OTHER_NODE_MAC])
+    own.set_owned({ip: allowed}, 0.0, takeover=Takeover.IMMEDIATE)
+    own.release(ip, after=3.0, now=1.0)
+    own.data_to_send(), own.events()
+    return own
+
+
+def announcement(ip: IPAddress, mac: bytes, *, reply_form: bool = False) -> bytes:
+    if isinstance(ip, ipaddress.IPv4Address):
+        return arp.announcement_reply_frame(mac, ip) if reply_form else arp.announcement_request_frame(mac, ip)
+    return ndp.unsolicited_advertisement_frame(mac, ip, ip)
+
+
+@pytest.mark.parametrize(
+    ("ip", "reply_form"),
+    [
+        pytest.param(VIP4, False, id="gratuitous-arp-request-form"),
+        pytest.param(VIP4, True, id="gratuitous-arp-reply-form"),
+        pytest.param(VIP6, False, id="unsolicited-neighbor-advertisement"),
+    ],
+)
+def test_the_next_owners_announcement_ends_the_grace_at_once(ip: IPAddress, reply_form: bool) -> None:
+    own = releasing(ip)
+    assert own.listening_interfaces() == {"eth0", "eth1"}, "the adapter must hand us what the LAN says"
+    own.receive("eth1", announcement(ip, OTHER_NODE_MAC, reply_form=reply_form), 1.2)
+    assert own.phase(ip) is None and not answers(own, ip)
+    assert own.events() == [AddressReleased(ip, "02:00:00:00:00:0c")]
+    assert own.listening_interfaces() == frozenset() and own.next_deadline() is None
+    run_until(own, 10.0)
+    assert own.events() == [], "released once"
+
+
+@pytest.mark.parametrize(
+    ("frame", "ifname", "allowed"),
+    [
+        pytest.param(announcement(VIP4, STRANGER_MAC), "eth0", None, id="a-mac-no-speaker-has"),
+        pytest.param(announcement(VIP4, NODE_MAC), "eth1", None, id="our-own-announcement-heard-on-another-interface"),
+        pytest.param(
+            arp.packet_frame(
+                CLIENT_MAC, OTHER_NODE_MAC, arp.ArpPacket(arp.ArpOp.REPLY, OTHER_NODE_MAC, VIP4, CLIENT_MAC, CLIENT4)
+            ),
+            "eth0",
+            None,
+            id="a-speakers-reply-to-a-client-another-owner-in-grace-sends-those",
+        ),
+        pytest.param(announcement(OTHER4, OTHER_NODE_MAC), "eth0", None, id="another-address"),
+        pytest.param(
+            announcement(VIP4, OTHER_NODE_MAC), "eth0", frozenset({"eth1"}), id="on-an-interface-we-do-not-answer-it-on"
+        ),
+        pytest.param(announcement(VIP4, OTHER_NODE_MAC), "eth9", None, id="on-an-unknown-interface"),
+    ],
+)
+def test_what_does_not_end_the_grace(frame: bytes, ifname: str, allowed: frozenset[str] | None) -> None:
+    own = releasing(VIP4, allowed=allowed)
+    own.receive(ifname, frame, 1.2)
+    assert own.phase(VIP4) is Phase.RELEASING and answers(own, VIP4, ETH1 if allowed else ETH0)
+    run_until(own, 4.0)
+    assert own.phase(VIP4) is None and own.events() == [AddressReleased(VIP4)], "the grace still bounds it"
+
+
+def test_an_announcement_while_announced_or_taken_back_changes_nothing() -> None:
+    """Only a releasing address yields: two owners that both believe they own it are the election's problem."""
+    own = releasing(VIP4)
+    own.set_owned({VIP4: None}, 1.5)  # taken back: announced again
+    own.events()
+    own.receive("eth0", announcement(VIP4, OTHER_NODE_MAC), 1.6)
+    assert own.phase(VIP4) is Phase.ANNOUNCED and own.events() == []
 
 
 @pytest.mark.parametrize(
@@ -277,6 +360,28 @@ def test_lan_planned_handover_needs_the_speaker_macs() -> None:
     assert lan.client_asks(VIP4) == {node2.iface.mac}
 
 
+def test_lan_planned_handover_ends_when_the_next_owner_announces() -> None:
+    """Someone answers at every moment, and the two answer together only until the next owner's first round."""
+    lan = Lan()
+    node1 = lan.add("node1", "02:00:00:00:00:0b")
+    node2 = lan.add("node2", "02:00:00:00:00:0c")
+    for node in (node1, node2):
+        node.own.set_speaker_macs([node1.iface.mac, node2.iface.mac])
+    node1.own.set_owned({VIP4: None}, lan.now, takeover=Takeover.IMMEDIATE)
+    lan.advance(10.0)
+    node1.own.events()
+    node1.own.release(VIP4, after=2.0, now=lan.now)
+    node2.own.set_owned({VIP4: None}, lan.now, takeover=Takeover.PROBE_IGNORING_SPEAKERS)
+    answered: list[set[bytes]] = []
+    for _ in range(30):  # 300 ms in 10 ms steps
+        lan.advance(lan.now + 0.01)
+        answered.append(lan.client_asks(VIP4))
+    assert all(answered), "nobody answered at some moment"
+    assert answered[0] == {node1.iface.mac} and answered[-1] == {node2.iface.mac}
+    assert {node1.iface.mac, node2.iface.mac} not in answered, "both answered together after the announcement"
+    assert node1.own.events() == [AddressReleased(VIP4, "02:00:00:00:00:0c")]
+
+
 def test_lan_failover_from_a_dead_node_probes_clear() -> None:
     lan = Lan()
     node1 = lan.add("node1", "02:00:00:00:00:0b")
@@ -318,6 +423,7 @@ steps = st.one_of(
     st.tuples(st.just("release"), st.sampled_from(ADDRESSES), st.floats(0, 3)),
     st.tuples(st.just("wait"), st.floats(0, 3), st.none()),
     st.tuples(st.just("claim"), st.sampled_from(ADDRESSES), st.none()),
+    st.tuples(st.just("next-owner-announces"), st.sampled_from(ADDRESSES), st.none()),
     st.tuples(st.just("interfaces"), st.sampled_from([{"eth0": ETH0}, BOTH, {}]), st.none()),
 )
 
@@ -326,6 +432,7 @@ steps = st.one_of(
 @given(st.lists(steps, max_size=15))
 def test_invariants_hold_over_any_script(script: list[tuple[object, object, object]]) -> None:
     own = core(interfaces=BOTH)
+    own.set_speaker_macs([OTHER_NODE_MAC])
     now = 0.0
     desired: set[IPAddress] = set()
     for op, a, b in script:
@@ -347,6 +454,12 @@ def test_invariants_hold_over_any_script(script: list[tuple[object, object, obje
             else:
                 frame = ndp.unsolicited_advertisement_frame(STRANGER_MAC, ip, ip)  # type: ignore[arg-type]
             own.receive("eth0", frame, now)
+        elif op == "next-owner-announces":
+            before = own.phase(a)  # type: ignore[arg-type]
+            own.receive("eth0", announcement(a, OTHER_NODE_MAC), now)  # type: ignore[arg-type]
+            # an owner does not yield to an announcement (only one in its grace does); probes may see a claim
+            if before in (Phase.ANNOUNCED, None):
+                assert own.phase(a) is before  # type: ignore[arg-type]
         else:
             own.set_interfaces(a, now)  # type: ignore[arg-type]
         phases = own.phases()

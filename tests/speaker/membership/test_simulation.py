@@ -204,6 +204,44 @@ def test_a_restarted_node_rejoins_with_a_new_epoch() -> None:
     assert record is not None and record.epoch > old_epoch
 
 
+@SIM
+@given(
+    seed=st.integers(0, 10_000),
+    count=st.integers(3, 6),
+    down=st.sampled_from([0.05, 0.2, 0.5, 1.0, 5.0]),
+    ready_after=st.floats(0.0, 1.0),
+    up=st.floats(0.0, 2.0),
+)
+def test_a_restarted_node_that_dies_again_is_detected_like_any_other(
+    seed: int, count: int, down: float, ready_after: float, up: float
+) -> None:
+    """The e2e sequence of the reported 15 s gap, in the protocol: kill, restart (new epoch, maybe faster than
+    detection), publish readiness (new incarnation), kill again at any moment of that. The second death is seen
+    by every other node within the budget: no record of the earlier life, no stale claim, no refutation delays it.
+    (The gap itself came from the lab starting the speaker twice: tests/hack/lab/test_procs_revive.py.)"""
+    net = Network(seed=seed, jitter=0.002)
+    names = net.add_cluster(count)
+    net.run_for(1.0)
+    victim = names[seed % count]
+    net.crash(victim)
+    net.run_for(down)
+    net.restart(victim)
+    if ready_after < up:
+        net.run_for(ready_after)
+        net.set_metadata(victim, b'{"ready":true}')
+        net.run_for(up - ready_after)
+    else:
+        net.run_for(up)
+    crashed_at = net.now
+    net.crash(victim)
+    net.run_for(BUDGET)
+    views = net.views()
+    assert all(victim not in views[name] for name in names if name != victim), views
+    net.run_for(1.0)
+    assert {name for _, name in _failures(net, since=crashed_at)} <= {victim}, "no collateral false failure"
+    assert net.converged(set(names) - {victim})
+
+
 def test_new_metadata_reaches_every_node_at_once() -> None:
     net = Network(seed=8)
     names = net.add_cluster(10)
