@@ -124,15 +124,20 @@ def test_a_failed_node_recomputes_only_the_services_it_owned() -> None:
     assert owners(view) == owners(fresh_copy(view))
 
 
-def test_a_joining_node_screens_every_service_and_elects_only_where_it_ranks_first() -> None:
-    view = build(services=500, nodes=NODES[:4])
-    newcomer = "n5"
-    wins = {
+def _would_win(view: SpeakerView, newcomer: str) -> set[str]:
+    """The Services whose address ``newcomer`` ranks before the current owner of."""
+    return {
         key
         for key, record in view.l2.items()
         if rank_key(newcomer, record.state.addresses[0])
         < rank_key(record.decision.owner or "", record.state.addresses[0])
     }
+
+
+def test_a_joining_node_screens_every_service_and_elects_only_where_it_ranks_first() -> None:
+    view = build(services=500, nodes=NODES[:4])
+    newcomer = "n5"
+    wins = _would_win(view, newcomer)
     view.set_node(newcomer, NodeView(newcomer, labels={"kubernetes.io/hostname": newcomer}))
     before = (view.stats.elections, view.stats.screens)
     changes = view.set_liveness(newcomer, Liveness(True))
@@ -147,12 +152,7 @@ def test_a_starting_node_is_no_candidate_until_it_is_ready() -> None:
     ready it wins exactly where it ranks first, at the cost of a joining node."""
     view = build(services=500, nodes=NODES[:4])
     newcomer = "n5"
-    wins = {
-        key
-        for key, record in view.l2.items()
-        if rank_key(newcomer, record.state.addresses[0])
-        < rank_key(record.decision.owner or "", record.state.addresses[0])
-    }
+    wins = _would_win(view, newcomer)
     view.set_node(newcomer, NodeView(newcomer, labels={"kubernetes.io/hostname": newcomer}))
     before = owners(view)
     stats = (view.stats.elections, view.stats.screens)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import shutil
 import time
+from typing import Any
 
 import pytest
 
@@ -20,7 +21,7 @@ from tests.speaker.integration.lookups import status_nodes, status_objects
 
 pytestmark = [pytest.mark.netns, pytest.mark.lab, pytest.mark.skipif(shutil.which("bird") is None, reason="no BIRD")]
 
-PEER = {
+PEER: dict[str, Any] = {
     "apiVersion": "metallb.io/v1beta2",
     "kind": "BGPPeer",
     "metadata": {"name": "router", "namespace": NAMESPACE},
@@ -77,6 +78,16 @@ def test_ecmp_from_the_endpoint_nodes_withdrawn_on_endpoint_loss_and_delete(lab:
         lab.stop_router()
 
 
+def _bfd_profile(name: str) -> dict[str, object]:
+    """A BFDProfile as fast as the lab router's BFD (100 ms x 3)."""
+    return {
+        "apiVersion": "metallb.io/v1beta1",
+        "kind": "BFDProfile",
+        "metadata": {"name": name, "namespace": NAMESPACE},
+        "spec": {"receiveInterval": 100, "transmitInterval": 100, "detectMultiplier": 3},
+    }
+
+
 def _session_state(lab: Lab, node: str) -> str:
     return str({s["peer"]: s["state"] for s in lab.speaker_status(node)["bgpSessions"]}.get("router", ""))
 
@@ -85,14 +96,8 @@ def test_bfd_down_drops_the_bgp_session_before_the_hold_timer(lab: Lab) -> None:
     kube = lab.kube
     assert kube is not None
     lab.start_router("bird", bfd=True)
-    profile = {
-        "apiVersion": "metallb.io/v1beta1",
-        "kind": "BFDProfile",
-        "metadata": {"name": "fast", "namespace": NAMESPACE},
-        "spec": {"receiveInterval": 100, "transmitInterval": 100, "detectMultiplier": 3},
-    }
-    kube.create(profile)
-    kube.create({**PEER, "spec": {**PEER["spec"], "bfdProfile": "fast"}})  # type: ignore[dict-item]
+    kube.create(_bfd_profile("fast"))
+    kube.create({**PEER, "spec": {**PEER["spec"], "bfdProfile": "fast"}})
     try:
         wait_for(lambda: _session_state(lab, "node1") == "Established", timeout=30, what="node1's BGP session")
         bfd = wait_for(
@@ -125,8 +130,8 @@ def test_bfd_down_drops_the_bgp_session_before_the_hold_timer(lab: Lab) -> None:
 
 _SILENT = (
     "table inet silent {\n"
-    "  chain in { type filter hook input priority -10; iifname \"eth0\" drop; }\n"
-    "  chain out { type filter hook output priority -10; oifname \"eth0\" drop; }\n"
+    '  chain in { type filter hook input priority -10; iifname "eth0" drop; }\n'
+    '  chain out { type filter hook output priority -10; oifname "eth0" drop; }\n'
     "}\n"
 )
 
@@ -140,13 +145,7 @@ def test_bfd_down_removes_the_routes_at_once_even_with_graceful_restart_negotiat
     vip = "198.51.100.141"
     prefix = f"{vip}/32"
     router = lab.start_router("bird", bfd=True)
-    profile = {
-        "apiVersion": "metallb.io/v1beta1",
-        "kind": "BFDProfile",
-        "metadata": {"name": "fast-gr", "namespace": NAMESPACE},
-        "spec": {"receiveInterval": 100, "transmitInterval": 100, "detectMultiplier": 3},
-    }
-    kube.create(profile)
+    kube.create(_bfd_profile("fast-gr"))
     spec = {**PEER["spec"], "holdTime": "30s", "bfdProfile": "fast-gr", "enableGracefulRestart": True}
     kube.create({**PEER, "spec": spec})
     try:
