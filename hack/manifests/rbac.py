@@ -1,11 +1,11 @@
-"""Who may do what under a set of RBAC objects: the authorizer's rule matching, for tests and the lab.
+"""Who may do what under a set of RBAC objects: bindings resolved offline, for tests and the lab.
 
 The install tests ask questions such as "may the speaker patch services/status in any namespace?" of the rendered
 manifests, and the lab can ask the same before it runs a daemon with exactly these rights. Matching follows
 Kubernetes' RBAC authorizer (``plugin/pkg/auth/authorizer/rbac``): a ClusterRoleBinding applies its ClusterRole
 everywhere, including cluster-scoped resources; a RoleBinding applies its Role or ClusterRole only in its own
-namespace. A rule matches when its verbs, apiGroups and resources (``services``, ``services/status``, ``*``,
-``*/status``) cover the request and, if it names resourceNames, the request's object is one of them.
+namespace. Whether one rule covers a request is the API emulator's authorizer's call
+(:func:`hack.lab.apiserver.rbac.rule_allows`).
 """
 
 from __future__ import annotations
@@ -13,6 +13,9 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from hack.lab.apiserver.rbac import Attributes
+from hack.lab.apiserver.rbac import rule_allows as authorizer_rule_allows
 
 RBAC_GROUP = "rbac.authorization.k8s.io"
 READ_VERBS = ("get", "list", "watch")
@@ -77,18 +80,12 @@ def grants(objects: Sequence[Mapping[str, Any]], service_account: tuple[str, str
 
 
 def rule_allows(rule: Mapping[str, Any], request: Request) -> bool:
-    verbs = rule.get("verbs") or []
-    if "*" not in verbs and request.verb not in verbs:
-        return False
-    groups = rule.get("apiGroups") or []
-    if "*" not in groups and request.group not in groups:
-        return False
-    combined = f"{request.resource}/{request.subresource}" if request.subresource else request.resource
-    resources = rule.get("resources") or []
-    if not any(r in ("*", combined) or (request.subresource and r == f"*/{request.subresource}") for r in resources):
-        return False
-    names = rule.get("resourceNames") or []
-    return not names or request.name in names
+    """Whether ``rule`` covers ``request``: asked of the API emulator's authorizer, so that the install checks and
+    the lab judge RBAC by one implementation of Kubernetes' matching."""
+    attrs = Attributes(
+        request.verb, request.group, request.resource, request.subresource, request.name, request.namespace
+    )
+    return authorizer_rule_allows(rule, attrs)
 
 
 def allowed(objects: Sequence[Mapping[str, Any]], service_account: tuple[str, str], request: Request) -> bool:

@@ -14,7 +14,7 @@ namespace "default"``).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,7 +38,8 @@ class Attributes:
     resource_request: bool = True
 
 
-def _rule_allows(rule: JSON, attrs: Attributes) -> bool:
+def rule_allows(rule: Mapping[str, Any], attrs: Attributes) -> bool:
+    """Whether one PolicyRule covers the request (Kubernetes' ``RuleAllows``); the install checks use it too."""
     verbs = rule.get("verbs") or []
     if "*" not in verbs and attrs.verb not in verbs:
         return False
@@ -101,7 +102,7 @@ class Authorizer:
     def allowed(self, user: User, attrs: Attributes) -> bool:
         if not self.enabled or user.is_master:
             return True
-        return any(_rule_allows(rule, attrs) for rule in self._rules(user, attrs.namespace))
+        return any(rule_allows(rule, attrs) for rule in self._rules(user, attrs.namespace))
 
     def check(self, user: User, attrs: Attributes) -> None:
         """Raises:
@@ -243,4 +244,4 @@ def bootstrap_policy() -> list[tuple[str, JSON]]:
     ]
 
 
-__all__ = ["Attributes", "Authorizer", "bootstrap_policy", "forbidden"]
+__all__ = ["Attributes", "Authorizer", "bootstrap_policy", "forbidden", "rule_allows"]
