@@ -164,24 +164,20 @@ class Pair:
         return side.info(self._other(side), initiated_locally=initiated_locally, ipv6_transport=self.ipv6_transport)
 
     def _connect(self, side: Side, session: Session) -> None:
-        other = self._other(side)
-        target, events = other.peer.incoming(self.now, self._info(other, False))
-        if target is None:
-            self.dispatch(side, session, session.connection_lost(self.now, "connection refused"))
-            return
-        self.wires.append(Wire(session, target, side, other))
-        self.dispatch(other, target, events)
-        self.dispatch(side, session, session.connection_made(self.now, self._info(side, True)))
-        self.settle()
+        if self._accept(side, session):
+            self.dispatch(side, session, session.connection_made(self.now, self._info(side, True)))
+            self.settle()
 
-    def _accept(self, side: Side, session: Session) -> None:
+    def _accept(self, side: Side, session: Session) -> bool:
+        """The other side's listener takes (or refuses) ``session``'s connection; whether a wire now joins them."""
         other = self._other(side)
         target, events = other.peer.incoming(self.now, self._info(other, False))
         if target is None:
             self.dispatch(side, session, session.connection_lost(self.now, "connection refused"))
-            return
+            return False
         self.wires.append(Wire(session, target, side, other))
         self.dispatch(other, target, events)
+        return True
 
     def _close(self, session: Session) -> None:
         for wire in self.wires:
