@@ -159,7 +159,8 @@ def test_bfd_down_removes_the_routes_at_once_even_with_graceful_restart_negotiat
         )
         details = router.birdc("show", "protocols", "all")
         negotiated = [block for block in details.split("\n\n") if "192.0.2.11" in block]
-        assert negotiated and "Graceful restart" in negotiated[0].split("Neighbor caps")[-1], details
+        assert negotiated and "Neighbor capabilities" in negotiated[0], details
+        assert "Graceful restart" in negotiated[0].split("Neighbor capabilities")[1], details
         bare.service("grweb", [vip], local=True, ready_on=("node1", "node2"))
         wait_for(
             lambda: router.nexthops(prefix) == ["192.0.2.11", "192.0.2.12"],
