@@ -6,16 +6,16 @@ figures themselves are measured by the probe (a new connection every 20 ms) and 
 
 from __future__ import annotations
 
-import re
 import signal
 import time
 from pathlib import Path
 
 from e2e import objects
 from e2e.target import Config, Measure, Target, settle
-from hack.lab import probe
+from hack.lab import neighbours, probe
 from hack.lab.cluster import Lab
 from hack.lab.kubeapi import wait_for
+from hack.lab.netns import netns_pids
 from ironlb.api import names
 
 LABEL_PODS = "e2e.ironlb.io/pods"
@@ -165,32 +165,21 @@ def test_node_exclusion_label_moves_the_address(target: Target, config: Config, 
 
 # ----- start-up and restart ordering (speaker/app.py: "no node is elected owner before it can answer") -------------
 def _speaker_processes(lab: Lab, node: str) -> list[int]:
-    """PIDs of every ironlb-speaker process in ``node``'s network namespace (tracked by the lab or not; other labs
-    on this machine run speakers of the same name in namespaces of their own)."""
-    netns = Path("/run/netns") / lab.nodes[node].netns
-    want = (netns.stat().st_dev, netns.stat().st_ino)
+    """PIDs of every ironlb-speaker process in ``node``'s network namespace, tracked by the lab or not."""
     pids: list[int] = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
+    for pid in netns_pids(lab.nodes[node].netns):
         try:
-            argv = (entry / "cmdline").read_bytes().split(b"\0")
-            ns = (entry / "ns" / "net").stat()
+            words = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
         except OSError:
-            continue
-        words = [a.decode(errors="replace") for a in argv]
-        speaker = any("ironlb-speaker" in w or w == "speaker.cli" for w in words)
-        if speaker and f"--node-name={node}" in words and (ns.st_dev, ns.st_ino) == want:
-            pids.append(int(entry.name))
+            continue  # gone meanwhile
+        if any("ironlb-speaker" in w or w == "speaker.cli" for w in words) and f"--node-name={node}" in words:
+            pids.append(pid)
     return pids
 
 
 def _arp_answer(lab: Lab, ip: str) -> str | None:
-    """The node whose MAC answers one fresh ARP request for ``ip`` from the client (None: nobody within 0.5 s)."""
-    out = lab.run("client", "arping", "-I", "eth0", "-c", "1", "-w", "0.5", ip).stdout
-    found = re.search(r"from ([0-9a-f]{2}(?::[0-9a-f]{2}){5})", out, re.IGNORECASE)
-    mac = found.group(1).lower() if found else None
-    return next((n.name for n in lab.nodes.values() if n.mac == mac), None)
+    """The node whose MAC answers one fresh ARP request for ``ip`` from the client (None: nobody answers)."""
+    return lab.node_of_mac(neighbours.arping_one(lab.topo, ip))
 
 
 def _owner_is(target: Target, ip: str, ns: str, node: str) -> None:

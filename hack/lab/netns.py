@@ -361,11 +361,16 @@ class Topology:
         self.down()
 
 
+def netns_pids(name: str) -> list[int]:
+    """Every process inside the namespace ``name`` (this one excepted), tracked by anyone or not."""
+    out = _ip("netns", "pids", name, check=False).stdout.split()
+    return [int(p) for p in out if p.isdigit() and int(p) != os.getpid()]
+
+
 def _kill_netns_pids(name: str) -> None:
     """Kill, by PID, every process still inside one of *our* namespaces."""
     for _ in range(3):
-        out = _ip("netns", "pids", name, check=False).stdout.split()
-        pids = [int(p) for p in out if p.isdigit() and int(p) != os.getpid()]
+        pids = netns_pids(name)
         if not pids:
             return
         for pid in pids:
@@ -441,5 +446,6 @@ __all__ = [
     "Topology",
     "have_netns_privileges",
     "list_ours",
+    "netns_pids",
     "sweep_stale",
 ]
